@@ -1,0 +1,116 @@
+"""The exception tree of wandb-gql. Nothing from gql or aiohttp escapes the library.
+
+    WandbGQLError                  root; ``exit_code`` is what the CLI exits with
+    ├── UsageError                 bad input the client can tell is bad (exit 2), nothing sent
+    │   ├── ConfigError            settings: no key, key over plain http, bad base URL
+    │   └── FilterError            --where / --filters that cannot compile (has ``expression``, ``position``)
+    ├── TransportError             connection refused/reset/dropped, timeouts
+    │   └── HTTPError              a non-2xx status (``status`` survives a GraphQL ``errors`` body)
+    │       ├── AuthError          401 / 403 (exit 4)
+    │       ├── NotFoundError      404, or an entity/project/run that does not exist
+    │       ├── RateLimitError     429 (``retry_after`` seconds, when the server said)
+    │       └── ServerError        5xx
+    ├── GraphQLError               a 200 whose body holds ``errors`` (``errors``, partial ``data``)
+    └── PlanError                  a destructive plan refused or drifted (exit 3)
+
+The API key never appears in a message: ``redact()`` scrubs any text that might carry it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WandbGQLError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(WandbGQLError):
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class FilterError(UsageError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str | None = None,
+        position: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.expression = expression
+        self.position = position
+
+    def caret(self) -> str:
+        """The expression with a caret under the offending position (empty if unknown)."""
+        if self.expression is None or self.position is None:
+            return ""
+        return f"  {self.expression}\n  {' ' * self.position}^"
+
+
+class TransportError(WandbGQLError):
+    pass
+
+
+class HTTPError(TransportError):
+    def __init__(self, message: str, *, status: int, errors: list[dict[str, Any]] | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.errors = errors or []
+
+
+class AuthError(HTTPError):
+    exit_code = 4
+
+
+class NotFoundError(HTTPError):
+    def __init__(self, message: str, *, status: int = 404, **kw: Any) -> None:
+        super().__init__(message, status=status, **kw)
+
+
+class RateLimitError(HTTPError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        kw.setdefault("status", 429)
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(HTTPError):
+    pass
+
+
+class GraphQLError(WandbGQLError):
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None,
+                 data: Any = None, status: int = 200) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+        self.data = data
+        self.status = status
+
+
+class PlanError(WandbGQLError):
+    exit_code = 3
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret (and its Basic-auth encoding) from text meant for humans or logs."""
+    if not secret:
+        return text
+    import base64
+
+    basic = base64.b64encode(f"api:{secret}".encode()).decode()
+    return text.replace(basic, "***").replace(secret, "***")

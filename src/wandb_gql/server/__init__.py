@@ -1,0 +1,1 @@
+"""The local W&B-compatible server (aiohttp + graphql-core + SQLite)."""

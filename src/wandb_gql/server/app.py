@@ -1,0 +1,321 @@
+"""The aiohttp application: /graphql, file_stream, presigned storage, admin endpoints, faults.
+
+Bad input gets a GraphQL-style error body, never a 500 and never SQL; unexpected failures are
+logged with their traceback and answered with a generic message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import re
+import sqlite3
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any, Iterator
+
+import orjson
+from aiohttp import web
+from graphql import GraphQLError, execute, parse, validate
+from graphql.error import GraphQLSyntaxError
+
+from . import history
+from .faults import Faults
+from .jsonutil import loads_lenient
+from .resolvers import Context, executable_schema, file_id_from_token
+from .store import BadInput, Store, Viewer, json_object_text
+
+log = logging.getLogger("wandb_gql.server")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit, like 7d, 12h, 30m or 90s")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return _json({"errors": [{"message": message}]}, status, headers)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class Server:
+    """Everything one running server holds: storage, the executable schema, faults, retention."""
+
+    def __init__(self, store: Store, *, retention: timedelta = timedelta(days=7),
+                 faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = ()) -> None:
+        self.store = store
+        self.retention = retention
+        self.faults = faults or Faults()
+        self.schema = executable_schema()
+        self._ephemeral = {k: store.default_user for k in ephemeral_keys}
+        self._documents: OrderedDict[str, Any] = OrderedDict()
+
+    def viewer_for(self, request: web.Request) -> Viewer | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            return None
+        try:
+            user, _, key = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        if not key:
+            return None
+        for known, viewer in self._ephemeral.items():
+            if len(known) == len(key) and hashlib.sha256(known.encode()).digest() == \
+                    hashlib.sha256(key.encode()).digest():
+                return viewer
+        return self.store.authenticate(key)
+
+    def document(self, query: str) -> tuple[Any, list[GraphQLError]]:
+        """Parse and validate once per distinct query text; the SDK repeats the same few."""
+        cached = self._documents.get(query)
+        if cached is None:
+            try:
+                doc = parse(query)
+                cached = (doc, validate(self.schema, doc))
+            except GraphQLSyntaxError as e:
+                cached = (None, [e])
+            self._documents[query] = cached
+            if len(self._documents) > 512:
+                self._documents.popitem(last=False)
+        else:
+            self._documents.move_to_end(query)
+        return cached
+
+    def purge(self) -> int:
+        with transaction(self.store.conn):
+            purged = self.store.purge(self.retention)
+        if purged:
+            log.info("purged %d run(s) deleted more than %s ago", purged, self.retention)
+        return purged
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    original = error.original_error
+    if original is not None and not isinstance(original, (BadInput, GraphQLError, ValueError)):
+        log.error("resolver failed", exc_info=original)
+        return {"message": "internal server error (details are in the server log)", "path": error.path}
+    out: dict[str, Any] = {"message": error.message}
+    if error.path:
+        out["path"] = error.path
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    return out
+
+
+async def graphql_handler(request: web.Request) -> web.Response:
+    server: Server = request.app["server"]
+    try:
+        payload = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return _error('request body must be JSON: {"query": "...", "variables": {...}}', 400)
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return _error('request body must be a JSON object with a "query" string (batches are not supported)', 400)
+    variables = payload.get("variables") or {}
+    if not isinstance(variables, dict):
+        return _error('"variables" must be a JSON object', 400)
+    doc, errors = server.document(payload["query"])
+    if errors:
+        return _json({"errors": [_format_error(e) for e in errors]}, 400)
+    ctx = Context(server.store, request["viewer"], f"{request.scheme}://{request.host}")
+    # operationName "" means none: the SDK's wandb-core sends it that way.
+    operation = payload.get("operationName") or None
+    with transaction(server.store.conn):
+        result = execute(server.schema, doc, context_value=ctx, variable_values=variables,
+                         operation_name=operation)
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [_format_error(e) for e in result.errors]
+    return _json(body, 400 if result.data is None and result.errors else 200)
+
+
+async def file_stream_handler(request: web.Request) -> web.Response:
+    """W&B's file_stream: never answers 5xx (the SDK would retry and hang finish())."""
+    server: Server = request.app["server"]
+    store = server.store
+    try:
+        payload = loads_lenient(await request.read() or b"{}")
+    except ValueError:
+        return _json({"error": "body must be a JSON object"}, 400)
+    if not isinstance(payload, dict):
+        return _json({"error": "body must be a JSON object"}, 400)
+    m = request.match_info
+    project = store.project(m["entity"], m["project"])
+    run = store.run(project["id"], m["run"], deleted=True) if project else None
+    if run is None:
+        return _json({"error": f"run {m['entity']}/{m['project']}/{m['run']} not found"}, 404)
+    if run["deleted_at"] is not None:
+        return _json({"stopped": True})
+    try:
+        with transaction(store.conn):
+            _apply_file_stream(store, run, payload)
+    except (BadInput, ValueError, TypeError, KeyError) as e:
+        return _json({"error": f"malformed file_stream request: {e}"}, 400)
+    except Exception:
+        log.exception("file_stream failed")
+        return _json({"error": "internal error (details are in the server log)"}, 400)
+    return _json({"exitcode": None, "limits": {}})
+
+
+def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) -> None:
+    conn = store.conn
+    files = payload.get("files") or {}
+    if not isinstance(files, dict):
+        raise BadInput('"files" must be an object')
+    for name, chunk in files.items():
+        offset, content = int(chunk.get("offset") or 0), chunk.get("content") or []
+        if not isinstance(content, list):
+            raise BadInput(f'{name}: "content" must be a list of lines')
+        if name == "wandb-history.jsonl":
+            history.append_history(conn, run, offset, content)
+        elif name == "wandb-events.jsonl":
+            history.append_events(conn, run, offset, content)
+        elif name == "output.log":
+            history.write_log(conn, run, offset, content)
+        elif name == "wandb-summary.json" and content:
+            # The whole current summary, replacing the stored one.
+            conn.execute("UPDATE runs SET summary = ? WHERE id = ?",
+                         (json_object_text(content[-1], "wandb-summary.json"), run["id"]))
+    for name in payload.get("uploaded") or []:
+        conn.execute("INSERT INTO files (run_id, name, uploaded, updated_at) VALUES (?, ?, 1, datetime('now'))"
+                     " ON CONFLICT (run_id, name) DO UPDATE SET uploaded = 1", (run["id"], str(name)))
+    from .db import now
+
+    stamp = now()
+    if payload.get("complete"):
+        exitcode = payload.get("exitcode")
+        state = "finished" if exitcode in (0, None) else "failed"
+        conn.execute("UPDATE runs SET state = ?, exitcode = ?, heartbeat_at = ?, updated_at = ? WHERE id = ?",
+                     (state, exitcode, stamp, stamp, run["id"]))
+    else:
+        state = "preempting" if payload.get("preempting") else "running"
+        conn.execute("UPDATE runs SET state = ?, heartbeat_at = ? WHERE id = ?", (state, stamp, run["id"]))
+
+
+async def storage_handler(request: web.Request) -> web.Response:
+    """Presigned-style blob URLs: the token is the credential, as the SDK expects."""
+    store: Store = request.app["server"].store
+    file_id = file_id_from_token(store, request.match_info["token"])
+    if file_id is None:
+        return _error("unknown or forged storage token", 404)
+    if request.method == "PUT":
+        data = await request.read()
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        with transaction(store.conn):
+            store.conn.execute("UPDATE files SET data = ?, size = ?, md5 = ?, uploaded = 1,"
+                               " updated_at = datetime('now') WHERE id = ?", (data, len(data), md5, file_id))
+        return web.Response(status=200)
+    row = store.conn.execute("SELECT data FROM files WHERE id = ?", (file_id,)).fetchone()
+    if row is None or row[0] is None:
+        return _error("file has no content yet", 404)
+    return web.Response(body=row[0], content_type="application/octet-stream")
+
+
+async def faults_handler(request: web.Request) -> web.Response:
+    server: Server = request.app["server"]
+    if request.method == "POST":
+        try:
+            server.faults = Faults.from_json(orjson.loads(await request.read() or b"{}"))
+        except (ValueError, TypeError) as e:
+            return _error(f"invalid faults: {e}", 400)
+    return _json(server.faults.describe())
+
+
+async def purge_handler(request: web.Request) -> web.Response:
+    return _json({"purged": request.app["server"].purge()})
+
+
+async def not_found(_request: web.Request) -> web.Response:
+    # 404 on the SDK's telemetry probe makes it stop sending telemetry.
+    return _error("not found", 404)
+
+
+_PUBLIC = ("/storage/", "/sdk/", "/healthz")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith(_PUBLIC):
+        return await handler(request)
+    viewer = request.app["server"].viewer_for(request)
+    if viewer is None:
+        return _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401)
+    request["viewer"] = viewer
+    return await handler(request)
+
+
+@web.middleware
+async def faults_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path != "/graphql":
+        return await handler(request)
+    faults: Faults = request.app["server"].faults
+    if faults.latency:
+        await asyncio.sleep(faults.latency)
+    decision = faults.decide()
+    if decision is None:
+        return await handler(request)
+    action, headers = decision
+    if action == "drop":
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError  # the connection is gone; write nothing
+    status = int(action)
+    message = "rate limit exceeded, retry later" if status == 429 else "injected server error"
+    return _error(message, status, headers)
+
+
+async def _purge_loop(app: web.Application) -> Any:
+    server: Server = app["server"]
+    interval = min(3600.0, max(1.0, server.retention.total_seconds() / 10))
+
+    async def loop() -> None:
+        while True:
+            try:
+                server.purge()
+            except Exception:
+                log.exception("purge failed")
+            await asyncio.sleep(interval)
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+
+
+def create_app(server: Server) -> web.Application:
+    app = web.Application(middlewares=[faults_middleware, auth_middleware], client_max_size=64 * 1024 ** 2)
+    app["server"] = server
+    app.router.add_post("/graphql", graphql_handler)
+    app.router.add_post("/files/{entity}/{project}/{run}/file_stream", file_stream_handler)
+    app.router.add_route("PUT", "/storage/{token}", storage_handler)
+    app.router.add_get("/storage/{token}", storage_handler)
+    app.router.add_route("*", "/_local/faults", faults_handler)
+    app.router.add_post("/_local/purge", purge_handler)
+    app.router.add_get("/healthz", lambda _r: _json({"ok": True}))
+    app.router.add_route("*", "/sdk/{tail:.*}", not_found)
+    app.cleanup_ctx.append(_purge_loop)
+    return app

@@ -1,0 +1,131 @@
+"""SQLite storage of the local server: schema, connection, and the small helpers resolvers share.
+
+Runs keep config/summary as W&B stores them (JSON text; config as {"key": {"value": v}}), so
+filters translate to json_extract over the same shapes W&B's own filters address.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entities (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  email TEXT,
+  entity_id INTEGER NOT NULL REFERENCES entities(id),
+  admin INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  key_hash TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projects (
+  id INTEGER PRIMARY KEY,
+  entity_id INTEGER NOT NULL REFERENCES entities(id),
+  name TEXT NOT NULL,
+  description TEXT,
+  user_id INTEGER REFERENCES users(id),
+  created_at TEXT NOT NULL,
+  UNIQUE (entity_id, name)
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  name TEXT NOT NULL,
+  display_name TEXT,
+  state TEXT NOT NULL DEFAULT 'running',
+  config TEXT NOT NULL DEFAULT '{}',
+  summary TEXT NOT NULL DEFAULT '{}',
+  system_metrics TEXT NOT NULL DEFAULT '{}',
+  tags TEXT NOT NULL DEFAULT '[]',
+  group_name TEXT,
+  job_type TEXT,
+  sweep_name TEXT,
+  notes TEXT,
+  description TEXT,
+  commit_hash TEXT,
+  host TEXT,
+  username TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  heartbeat_at TEXT,
+  deleted_at TEXT,
+  exitcode INTEGER,
+  history_line_count INTEGER NOT NULL DEFAULT 0,
+  events_line_count INTEGER NOT NULL DEFAULT 0,
+  log_line_count INTEGER NOT NULL DEFAULT 0,
+  history_keys TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (project_id, name)
+);
+CREATE INDEX IF NOT EXISTS runs_project_created ON runs (project_id, created_at, id);
+CREATE INDEX IF NOT EXISTS runs_deleted ON runs (deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  line INTEGER NOT NULL,
+  step INTEGER,
+  row TEXT NOT NULL,
+  PRIMARY KEY (run_id, line)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  line INTEGER NOT NULL,
+  row TEXT NOT NULL,
+  PRIMARY KEY (run_id, line)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  line INTEGER NOT NULL,
+  content TEXT NOT NULL,
+  PRIMARY KEY (run_id, line)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
+  md5 TEXT,
+  mimetype TEXT,
+  uploaded INTEGER NOT NULL DEFAULT 0,
+  data BLOB,
+  updated_at TEXT NOT NULL,
+  UNIQUE (run_id, name)
+);
+"""
+
+
+def now() -> str:
+    """W&B's timestamp format: UTC, seconds, no zone suffix."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _regexp(pattern: str, value: object) -> bool:
+    # SQLite calls REGEXP(pattern, value); patterns are validated before they reach SQL.
+    if value is None:
+        return False
+    return re.search(pattern, value if isinstance(value, str) else str(value)) is not None
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.create_function("regexp", 2, _regexp, deterministic=True)
+    conn.executescript(DDL)
+    return conn

@@ -1,0 +1,140 @@
+"""Run history, system events and console lines: file_stream writes, GraphQL reads.
+
+Writes are offset-idempotent (line N is written at index N), so a retried file_stream request
+changes nothing. historyKeys is kept incrementally, counting only lines past the old end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from .jsonutil import loads_lenient
+
+_TYPE_NAMES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "map", list: "list"}
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
+        return "number"
+    return _TYPE_NAMES.get(type(value), "unknown")
+
+
+def _rows(content: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for line in content:
+        try:
+            row = loads_lenient(line) if isinstance(line, (str, bytes)) else line
+        except ValueError:
+            row = None
+        rows.append(row if isinstance(row, dict) else {"_invalid": str(line)[:200]})
+    return rows
+
+
+def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
+    rows = _rows(content)
+    conn.executemany(
+        "INSERT OR REPLACE INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
+        [(run["id"], offset + i, r.get("_step") if isinstance(r.get("_step"), int) else None,
+          orjson.dumps(r).decode()) for i, r in enumerate(rows)])
+    old_count = run["history_line_count"]
+    keys = orjson.loads(run["history_keys"] or "{}")
+    known = keys.setdefault("keys", {})
+    last_step = keys.get("lastStep", -1)
+    for i, row in enumerate(rows):
+        if offset + i < old_count:
+            continue  # a replayed line: already counted
+        for key, value in row.items():
+            counts = known.setdefault(key, {"typeCounts": []})["typeCounts"]
+            kind = _type_name(value)
+            for entry in counts:
+                if entry["type"] == kind:
+                    entry["count"] += 1
+                    break
+            else:
+                counts.append({"type": kind, "count": 1})
+        if isinstance(row.get("_step"), int):
+            last_step = max(last_step, row["_step"])
+    keys["lastStep"] = last_step
+    conn.execute("UPDATE runs SET history_line_count = max(history_line_count, ?), history_keys = ? WHERE id = ?",
+                 (offset + len(rows), orjson.dumps(keys).decode(), run["id"]))
+
+
+def append_events(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
+    rows = _rows(content)
+    conn.executemany("INSERT OR REPLACE INTO events (run_id, line, row) VALUES (?, ?, ?)",
+                     [(run["id"], offset + i, orjson.dumps(r).decode()) for i, r in enumerate(rows)])
+    last = rows[-1] if rows else {}
+    system = {k: v for k, v in last.items() if k.startswith("system.")}
+    conn.execute("UPDATE runs SET events_line_count = max(events_line_count, ?),"
+                 " system_metrics = CASE WHEN ? = '{}' THEN system_metrics ELSE ? END WHERE id = ?",
+                 (offset + len(rows), orjson.dumps(system).decode(), orjson.dumps(system).decode(), run["id"]))
+
+
+def write_log(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
+    # Console lines may overwrite earlier indices (terminal \r emulation): replace at index.
+    conn.executemany("INSERT OR REPLACE INTO logs (run_id, line, content) VALUES (?, ?, ?)",
+                     [(run["id"], offset + i, str(line)) for i, line in enumerate(content)])
+    conn.execute("UPDATE runs SET log_line_count = max(log_line_count, ?) WHERE id = ?",
+                 (offset + len(content), run["id"]))
+
+
+def _sample(rows: list[Any], samples: int | None) -> list[Any]:
+    if samples is None or samples <= 0 or len(rows) <= samples:
+        return rows
+    if samples == 1:
+        return rows[-1:]
+    # Evenly spaced, always keeping the first and last row, deterministic.
+    step = (len(rows) - 1) / (samples - 1)
+    return [rows[round(i * step)] for i in range(samples)]
+
+
+def history(conn: sqlite3.Connection, run_id: int, min_step: int | None, max_step: int | None,
+            samples: int | None) -> list[str]:
+    """Run.history: rows as JSON strings; maxStep is exclusive."""
+    sql, params = "SELECT row FROM history WHERE run_id = ?", [run_id]
+    if min_step is not None:
+        sql += " AND step >= ?"
+        params.append(min_step)
+    if max_step is not None:
+        sql += " AND step < ?"
+        params.append(max_step)
+    rows = [r[0] for r in conn.execute(sql + " ORDER BY line", params)]
+    return _sample(rows, samples)
+
+
+def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """One sampledHistory spec: rows that hold every requested key, projected to them.
+    minStep and maxStep are both inclusive here (scan_history depends on it)."""
+    keys = spec.get("keys") or []
+    sql, params = "SELECT row FROM history WHERE run_id = ?", [run_id]
+    if spec.get("minStep") is not None:
+        sql += " AND step >= ?"
+        params.append(spec["minStep"])
+    if spec.get("maxStep") is not None:
+        sql += " AND step <= ?"
+        params.append(spec["maxStep"])
+    out = []
+    for (text,) in conn.execute(sql + " ORDER BY line", params):
+        row = orjson.loads(text)
+        if keys and not all(k in row for k in keys):
+            continue
+        out.append({k: row[k] for k in keys} if keys else row)
+    return _sample(out, spec.get("samples"))
+
+
+def events(conn: sqlite3.Connection, run_id: int, samples: int | None) -> list[str]:
+    rows = [r[0] for r in conn.execute("SELECT row FROM events WHERE run_id = ? ORDER BY line", (run_id,))]
+    return _sample(rows, samples)
+
+
+def tail(conn: sqlite3.Connection, table: str, run_id: int, n: int = 10) -> str:
+    """historyTail / eventsTail: a JSONString of the last rows, each a JSON-encoded string."""
+    assert table in ("history", "events")
+    rows = [r[0] for r in conn.execute(
+        f"SELECT row FROM {table} WHERE run_id = ? ORDER BY line DESC LIMIT ?", (run_id, n))]
+    return orjson.dumps(rows[::-1]).decode()

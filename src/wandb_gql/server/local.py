@@ -1,0 +1,107 @@
+"""Running the server: in the foreground (`wbgql server`) or in a background thread
+(`wbgql --local`, tests, benchmarks) on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from . import seed as seeds
+from .app import Server, create_app
+from .faults import Faults
+from .store import Store, new_api_key
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "wandb-gql" / "server.db"
+
+
+def open_store(db: str | Path | None, seed: str | None = None) -> Store:
+    path = Path(db) if db else default_db_path()
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(path)
+    if seed == "demo":
+        seeds.demo(store)
+    elif seed:
+        raise ValueError(f"unknown seed {seed!r}: the only seed is 'demo'")
+    return store
+
+
+class LocalServer:
+    """A server on 127.0.0.1 in a daemon thread; `with LocalServer(...) as s: s.base_url, s.api_key`."""
+
+    def __init__(self, db: str | Path | None = ":memory:", *, seed: str | None = None,
+                 retention: timedelta = timedelta(days=7), faults: Faults | None = None,
+                 port: int = 0) -> None:
+        self.api_key = new_api_key()  # lives only in this process, never stored
+        self._store_args = (db, seed)
+        self._server_args = dict(retention=retention, faults=faults, ephemeral_keys=(self.api_key,))
+        self._port = port
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self.server: Server | None = None
+        self.base_url = ""
+
+    def start(self) -> "LocalServer":
+        threading.Thread(target=self._run, name="wbgql-local-server", daemon=True).start()
+        self._ready.wait(60)
+        if self._error:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            # SQLite objects belong to the thread that made them: build the store here.
+            self.server = Server(open_store(*self._store_args), **self._server_args)
+            self._runner = web.AppRunner(create_app(self.server), access_log=None)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+            loop.run_until_complete(site.start())
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.base_url = f"http://127.0.0.1:{port}"
+        except BaseException as e:  # reported to start()
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def __enter__(self) -> "LocalServer":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def serve(host: str, port: int, server: Server, on_ready=None) -> None:
+    """Run in the foreground until interrupted."""
+
+    async def main() -> None:
+        runner = web.AppRunner(create_app(server), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        if on_ready:
+            on_ready()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
