@@ -42,6 +42,10 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 
+SERVER: web.AppKey["Server"] = web.AppKey("server", object)  # type: ignore[arg-type]
+VIEWER: web.RequestKey[Viewer] = web.RequestKey("viewer", Viewer)
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
                         headers=headers)
@@ -129,7 +133,7 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 async def graphql_handler(request: web.Request) -> web.Response:
-    server: Server = request.app["server"]
+    server: Server = request.app[SERVER]
     try:
         payload = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -142,7 +146,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
     doc, errors = server.document(payload["query"])
     if errors:
         return _json({"errors": [_format_error(e) for e in errors]}, 400)
-    ctx = Context(server.store, request["viewer"], f"{request.scheme}://{request.host}")
+    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}")
     # operationName "" means none: the SDK's wandb-core sends it that way.
     operation = payload.get("operationName") or None
     with transaction(server.store.conn):
@@ -156,7 +160,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
 
 async def file_stream_handler(request: web.Request) -> web.Response:
     """W&B's file_stream: never answers 5xx (the SDK would retry and hang finish())."""
-    server: Server = request.app["server"]
+    server: Server = request.app[SERVER]
     store = server.store
     try:
         payload = loads_lenient(await request.read() or b"{}")
@@ -219,7 +223,7 @@ def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) 
 
 async def storage_handler(request: web.Request) -> web.Response:
     """Presigned-style blob URLs: the token is the credential, as the SDK expects."""
-    store: Store = request.app["server"].store
+    store: Store = request.app[SERVER].store
     file_id = file_id_from_token(store, request.match_info["token"])
     if file_id is None:
         return _error("unknown or forged storage token", 404)
@@ -237,7 +241,7 @@ async def storage_handler(request: web.Request) -> web.Response:
 
 
 async def faults_handler(request: web.Request) -> web.Response:
-    server: Server = request.app["server"]
+    server: Server = request.app[SERVER]
     if request.method == "POST":
         try:
             server.faults = Faults.from_json(orjson.loads(await request.read() or b"{}"))
@@ -247,7 +251,11 @@ async def faults_handler(request: web.Request) -> web.Response:
 
 
 async def purge_handler(request: web.Request) -> web.Response:
-    return _json({"purged": request.app["server"].purge()})
+    return _json({"purged": request.app[SERVER].purge()})
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return _json({"ok": True})
 
 
 async def not_found(_request: web.Request) -> web.Response:
@@ -262,10 +270,10 @@ _PUBLIC = ("/storage/", "/sdk/", "/healthz")
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith(_PUBLIC):
         return await handler(request)
-    viewer = request.app["server"].viewer_for(request)
+    viewer = request.app[SERVER].viewer_for(request)
     if viewer is None:
         return _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401)
-    request["viewer"] = viewer
+    request[VIEWER] = viewer
     return await handler(request)
 
 
@@ -273,7 +281,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
 async def faults_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path != "/graphql":
         return await handler(request)
-    faults: Faults = request.app["server"].faults
+    faults: Faults = request.app[SERVER].faults
     if faults.latency:
         await asyncio.sleep(faults.latency)
     decision = faults.decide()
@@ -290,7 +298,7 @@ async def faults_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 
 async def _purge_loop(app: web.Application) -> Any:
-    server: Server = app["server"]
+    server: Server = app[SERVER]
     interval = min(3600.0, max(1.0, server.retention.total_seconds() / 10))
 
     async def loop() -> None:
@@ -308,14 +316,14 @@ async def _purge_loop(app: web.Application) -> Any:
 
 def create_app(server: Server) -> web.Application:
     app = web.Application(middlewares=[faults_middleware, auth_middleware], client_max_size=64 * 1024 ** 2)
-    app["server"] = server
+    app[SERVER] = server
     app.router.add_post("/graphql", graphql_handler)
     app.router.add_post("/files/{entity}/{project}/{run}/file_stream", file_stream_handler)
     app.router.add_route("PUT", "/storage/{token}", storage_handler)
     app.router.add_get("/storage/{token}", storage_handler)
     app.router.add_route("*", "/_local/faults", faults_handler)
     app.router.add_post("/_local/purge", purge_handler)
-    app.router.add_get("/healthz", lambda _r: _json({"ok": True}))
+    app.router.add_get("/healthz", healthz)
     app.router.add_route("*", "/sdk/{tail:.*}", not_found)
     app.cleanup_ctx.append(_purge_loop)
     return app
