@@ -28,12 +28,19 @@ class Context:
     viewer: Viewer
     base_url: str
     _projects: dict[int, sqlite3.Row] = field(default_factory=dict)
+    _users: dict[str | None, dict[str, Any] | None] = field(default_factory=dict)
 
     def project(self, project_id: int) -> sqlite3.Row:
         row = self._projects.get(project_id)
         if row is None:
             row = self._projects[project_id] = self.store.project_by_id(project_id)
         return row
+
+    def user(self, username: str | None) -> dict[str, Any] | None:
+        # A page of 1000 runs has a handful of distinct users: look each up once per request.
+        if username not in self._users:
+            self._users[username] = user_node(self.store, username)
+        return self._users[username]
 
 
 def _ctx(info: Any) -> Context:
@@ -240,7 +247,7 @@ RUN_FIELDS: dict[str, Callable[..., Any]] = {
     "heartbeatAt": _column("heartbeat_at"),
     "updatedAt": _column("updated_at"),
     "deletedAt": _column("deleted_at"),
-    "user": lambda r, i: user_node(_ctx(i).store, r["username"]),
+    "user": lambda r, i: _ctx(i).user(r["username"]),
     "project": lambda r, i: _ctx(i).project(r["project_id"]),
     # The SDK does int(projectId): it must be int-like, not a global id.
     "projectId": lambda r, _i: str(r["project_id"]),

@@ -1,0 +1,106 @@
+"""Pydantic models of what the API returns. Snake_case fields, W&B's names as aliases.
+
+config/summary stay the raw JSON strings the server sent until someone reads them: listing
+10,000 runs should not decode 10,000 configs nobody looks at.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Optional
+
+import orjson
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
+
+
+def parse_path(path: str, parts: int, what: str, default_entity: str | None = None) -> list[str]:
+    """'entity/project[/run]' -> its parts; the entity may be left out when a default exists."""
+    from .errors import UsageError
+
+    pieces = [p for p in path.strip("/").split("/")]
+    if len(pieces) == parts - 1 and default_entity and all(pieces):
+        pieces = [default_entity, *pieces]
+    if len(pieces) != parts or not all(pieces):
+        shape = "ENTITY/PROJECT" + ("/RUN_ID" if parts == 3 else "")
+        raise UsageError(f"invalid {what} path {path!r}: expected {shape}")
+    return pieces
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=False, extra="ignore")
+
+    id: str  # W&B's storage id (base64); `name` is the run id users see in URLs
+    name: str
+    display_name: Optional[str] = Field(None, alias="displayName")
+    state: Optional[str] = None
+    tags: list[str] = Field(default_factory=list)
+    group: Optional[str] = None
+    job_type: Optional[str] = Field(None, alias="jobType")
+    sweep_name: Optional[str] = Field(None, alias="sweepName")
+    notes: Optional[str] = None
+    description: Optional[str] = None
+    created_at: Optional[str] = Field(None, alias="createdAt")
+    heartbeat_at: Optional[str] = Field(None, alias="heartbeatAt")
+    updated_at: Optional[str] = Field(None, alias="updatedAt")
+    history_line_count: Optional[int] = Field(None, alias="historyLineCount")
+    user: Optional[str] = Field(None, validation_alias=AliasPath("user", "username"))
+    config_json: Optional[str] = Field(None, alias="config", repr=False)
+    summary_json: Optional[str] = Field(None, alias="summaryMetrics", repr=False)
+    system_metrics_json: Optional[str] = Field(None, alias="systemMetrics", repr=False)
+    entity: str = ""
+    project: str = ""
+    base_url: str = Field("", repr=False)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """Config values, unwrapped from W&B's {"key": {"value": v}} storage."""
+        raw = orjson.loads(self.config_json) if self.config_json else {}
+        return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        return orjson.loads(self.summary_json) if self.summary_json else {}
+
+    @cached_property
+    def system_metrics(self) -> dict[str, Any]:
+        return orjson.loads(self.system_metrics_json) if self.system_metrics_json else {}
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    @property
+    def url(self) -> str:
+        app = self.base_url.replace("://api.", "://", 1) if "://api." in self.base_url else self.base_url
+        return f"{app}/{self.entity}/{self.project}/runs/{self.name}"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The run as JSON with GraphQL's names (what --format json prints)."""
+        out: dict[str, Any] = {
+            "id": self.id, "name": self.name, "displayName": self.display_name, "state": self.state,
+            "tags": self.tags, "group": self.group, "jobType": self.job_type, "sweepName": self.sweep_name,
+            "notes": self.notes, "createdAt": self.created_at, "heartbeatAt": self.heartbeat_at,
+            "updatedAt": self.updated_at, "historyLineCount": self.history_line_count, "user": self.user,
+            "path": self.path,
+        }
+        if self.description is not None:
+            out["description"] = self.description
+        if self.config_json is not None:
+            out["config"] = self.config
+        if self.summary_json is not None:
+            out["summaryMetrics"] = self.summary
+        if self.system_metrics_json is not None:
+            out["systemMetrics"] = self.system_metrics
+        return out
+
+
+class Outcome(BaseModel):
+    """What happened to one run in a bulk operation; one failure never hides the others."""
+
+    run_id: str
+    status: str  # "deleted" | "restored" | "updated" | "unchanged" | "not_found" | "failed"
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ("failed", "not_found")

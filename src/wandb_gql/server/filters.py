@@ -1,0 +1,614 @@
+"""W&B's Mongo-style run filters and order strings, translated to parameterised SQLite SQL.
+
+Everything a user sends (values, regexes, JSON paths into config/summary) travels as a `?`
+parameter. The only text interpolated into SQL comes from the whitelists below, so no filter can
+change the shape of a query.
+
+Semantics follow MongoDB, because that is what W&B's filters are modelled on:
+- equality is type-strict (42 != "42", true != 1) but integers and reals compare numerically;
+- `null` (as `$eq`, or inside `$in`) matches a missing key as well as a JSON null; `$ne`/`$nin`
+  are the exact negations of `$eq`/`$in`, so they match runs that lack the key;
+- `$gt $gte $lt $lte` compare only within a type bracket (numbers, strings, booleans with
+  false < true); a missing key or another type never matches; `$gte`/`$lte` null behave as
+  `$eq` null and `$gt`/`$lt` null match nothing, as in MongoDB;
+- `$regex` is an unanchored search (Python `re`, not W&B's RE2) over string values only;
+- `$exists` true means present, even when the value is null;
+- objects/arrays in the data never equal a scalar; objects/arrays as operands are rejected;
+- `tags` is the one array field: operators apply to its elements (`$eq` = has the tag, `$ne` =
+  lacks it, `$in` = has any, `$nin` = has none), and it is always present;
+- run columns (state, group, ...) hold text or NULL; NULL is treated as a missing key.
+
+Ordering follows MongoDB's bracket order: missing/null < numbers < strings < objects < arrays <
+booleans. Each sort key is (rank, value, r.id) so that keyset pagination is total and stable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+__all__ = ["FilterSyntaxError", "OrderSpec", "parse_filters", "where_sql", "order_sql"]
+
+
+class FilterSyntaxError(ValueError):
+    """A filter or order the server refuses; the message is one line meant for the user."""
+
+
+# W&B name -> (column, nullable, holds a timestamp). Both spellings W&B documents are accepted.
+_COLUMN_FIELDS: dict[str, tuple[str, bool, bool]] = {
+    "name": ("r.name", False, False),
+    "displayName": ("r.display_name", True, False),
+    "display_name": ("r.display_name", True, False),
+    "state": ("r.state", False, False),
+    "group": ("r.group_name", True, False),
+    "jobType": ("r.job_type", True, False),
+    "job_type": ("r.job_type", True, False),
+    "sweep": ("r.sweep_name", True, False),
+    "sweepName": ("r.sweep_name", True, False),
+    "sweep_name": ("r.sweep_name", True, False),
+    "username": ("r.username", True, False),
+    "user": ("r.username", True, False),
+    "host": ("r.host", True, False),
+    "createdAt": ("r.created_at", False, True),
+    "created_at": ("r.created_at", False, True),
+    "heartbeatAt": ("r.heartbeat_at", True, True),
+    "heartbeat_at": ("r.heartbeat_at", True, True),
+    "updatedAt": ("r.updated_at", False, True),
+    "updated_at": ("r.updated_at", False, True),
+}
+_KNOWN_FIELDS = ", ".join([*_COLUMN_FIELDS, "tags", "config.<key>", "summary_metrics.<key>"])
+
+_LOGICAL = ("$and", "$or", "$nor")
+_COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_FIELD_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options")
+_REGEX_OPTIONS = "imsx"
+
+# Guards against filters SQLite would reject at run time (variable count, parser depth), so the
+# user gets a message about their filter instead of an SQL error.
+_MAX_DEPTH = 20
+_MAX_PARAMS = 30000
+
+_RANK_MISSING, _RANK_NUMBER, _RANK_STRING = 0, 1, 2
+_RANK_OBJECT, _RANK_ARRAY, _RANK_BOOL = 3, 4, 5
+
+ORDER_RANK_ALIAS = "order_rank"
+ORDER_VALUE_ALIAS = "order_value"
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+def _reject_constant(name: str) -> Any:
+    raise FilterSyntaxError(f"filters are not valid JSON: {name} is not a JSON number")
+
+
+def parse_filters(raw: str | dict | None) -> dict:
+    """The `filters: JSONString` argument as a dict; nothing or "{}" means no filter."""
+    if raw is None:
+        return {}
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        if not raw.strip():
+            return {}
+        try:
+            raw = json.loads(raw, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise FilterSyntaxError(
+                f"filters are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        except RecursionError:
+            raise FilterSyntaxError("filters are nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise FilterSyntaxError(
+            f"filters must be a JSON object such as {{\"state\": \"finished\"}}, got {_type_name(raw)}"
+        )
+    return raw
+
+
+def _check_text(text: str, what: str) -> str:
+    # sqlite3 cannot bind strings with lone surrogates ("\ud800" is valid JSON).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FilterSyntaxError(f"{what} contains an unpaired surrogate character: {_show(text)}") from None
+    return text
+
+
+def _json_path(field: str, segments: list[str]) -> str:
+    for seg in segments:
+        if not seg:
+            raise FilterSyntaxError(f'field "{field}": empty key segment (check for doubled or trailing dots)')
+        # SQLite matches path labels against the raw JSON text, where these characters are escaped.
+        if '"' in seg or "\\" in seg or any(ord(ch) < 0x20 for ch in seg):
+            raise FilterSyntaxError(
+                f'field "{field}": keys containing quotes, backslashes or control characters '
+                "cannot be filtered or ordered on"
+            )
+        _check_text(seg, f'field "{field}"')
+    return "$" + "".join(f'."{seg}"' for seg in segments)
+
+
+# --------------------------------------------------------------------------------------------
+# fields: each returns (sql, params) fragments that are 0/1 and never NULL, so NOT is a safe
+# negation for $ne/$nin.
+
+
+Sql = tuple[str, list]
+_FALSE: Sql = ("0", [])
+_TRUE: Sql = ("1", [])
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+class _Column:
+    def __init__(self, name: str, sql: str, nullable: bool, timestamp: bool) -> None:
+        self.name, self.sql, self.nullable, self.timestamp = name, sql, nullable, timestamp
+
+    def operand(self, op: str, x: Any) -> Any:
+        if self.timestamp and x is not None:
+            return _timestamp(self.name, op, x)
+        return x
+
+    def eq(self, x: Any) -> Sql:
+        if x is None:
+            return (f"{self.sql} IS NULL", []) if self.nullable else _FALSE
+        if isinstance(x, str):
+            return f"{self.sql} IS ?", [x]
+        return _FALSE  # columns hold text: type-strict equality never matches a number/bool
+
+    def cmp(self, op: str, x: Any) -> Sql:
+        if not isinstance(x, str):
+            return _FALSE
+        if self.nullable:
+            return f"COALESCE({self.sql} {_COMPARE[op]} ?, 0)", [x]
+        return f"{self.sql} {_COMPARE[op]} ?", [x]  # bare comparison keeps the index usable
+
+    def exists(self, present: bool) -> Sql:
+        if not self.nullable:
+            return _TRUE if present else _FALSE
+        return f"{self.sql} IS {'NOT NULL' if present else 'NULL'}", []
+
+    def regex(self, pattern: str) -> Sql:
+        return f"regexp(?, {self.sql})", [pattern]  # regexp() is False for NULL
+
+    def isin(self, xs: list) -> Sql:
+        strings = [x for x in xs if isinstance(x, str)]
+        parts: list[Sql] = []
+        if strings:
+            # One parameter however long the list (W&B clients send {"name": {"$in": [ids]}}).
+            test = f"{self.sql} IN (SELECT value FROM json_each(?))"
+            parts.append((f"COALESCE({test}, 0)" if self.nullable else test, [json.dumps(strings)]))
+        if any(x is None for x in xs):
+            parts.append(self.eq(None))
+        return _or(parts)
+
+    def order_key(self) -> tuple[str, list, str, list, int | None]:
+        if not self.nullable:
+            return str(_RANK_STRING), [], self.sql, [], _RANK_STRING
+        rank = f"CASE WHEN {self.sql} IS NULL THEN {_RANK_MISSING} ELSE {_RANK_STRING} END"
+        return rank, [], f"COALESCE({self.sql}, 0)", [], None
+
+
+class _Tags:
+    name = "tags"
+    _ANY = "EXISTS (SELECT 1 FROM json_each(r.tags) AS t WHERE {})"
+
+    def operand(self, op: str, x: Any) -> Any:
+        return x
+
+    def eq(self, x: Any) -> Sql:
+        if isinstance(x, str):
+            return self._ANY.format("t.value = ?"), [x]
+        return _FALSE  # tags are strings and always present, so null/number/bool never match
+
+    def cmp(self, op: str, x: Any) -> Sql:
+        if isinstance(x, str):
+            return self._ANY.format(f"t.type = 'text' AND t.value {_COMPARE[op]} ?"), [x]
+        return _FALSE
+
+    def exists(self, present: bool) -> Sql:
+        return _TRUE if present else _FALSE
+
+    def regex(self, pattern: str) -> Sql:
+        return self._ANY.format("t.type = 'text' AND regexp(?, t.value)"), [pattern]
+
+    def isin(self, xs: list) -> Sql:
+        strings = [x for x in xs if isinstance(x, str)]
+        if not strings:
+            return _FALSE
+        return self._ANY.format("t.value IN (SELECT value FROM json_each(?))"), [json.dumps(strings)]
+
+    def order_key(self) -> tuple[str, list, str, list, int | None]:
+        raise FilterSyntaxError('cannot order by "tags"; order by a run field, config.<key> or summary_metrics.<key>')
+
+
+class _Json:
+    def __init__(self, name: str, column: str, path: str) -> None:
+        self.name, self.column, self.path = name, column, path
+        # json_type() is NULL for a missing key; 'missing' keeps every test NULL-free.
+        self.type_sql = f"COALESCE(json_type({column}, ?), 'missing')"
+        self.value_sql = f"json_extract({column}, ?)"
+
+    def operand(self, op: str, x: Any) -> Any:
+        return x
+
+    def _typed(self, types: str, test: str, params: list) -> Sql:
+        # json_extract() gives 1 for true, so the JSON type must be checked before the value.
+        return f"({self.type_sql} IN ({types}) AND {self.value_sql} {test})", [self.path, self.path, *params]
+
+    def eq(self, x: Any) -> Sql:
+        if x is None:
+            return f"{self.type_sql} IN ('missing', 'null')", [self.path]
+        if isinstance(x, bool):
+            return f"{self.type_sql} = ?", [self.path, "true" if x else "false"]
+        if isinstance(x, str):
+            return self._typed("'text'", "= ?", [x])
+        return self._typed("'integer', 'real'", "= ?", [x])
+
+    def cmp(self, op: str, x: Any) -> Sql:
+        sym = _COMPARE[op]
+        if isinstance(x, bool):
+            return (
+                f"({self.type_sql} IN ('true', 'false') AND ({self.type_sql} = 'true') {sym} ?)",
+                [self.path, self.path, int(x)],
+            )
+        if isinstance(x, str):
+            return self._typed("'text'", f"{sym} ?", [x])
+        if x is None:
+            return _FALSE
+        return self._typed("'integer', 'real'", f"{sym} ?", [x])
+
+    def exists(self, present: bool) -> Sql:
+        return f"json_type({self.column}, ?) IS {'NOT NULL' if present else 'NULL'}", [self.path]
+
+    def regex(self, pattern: str) -> Sql:
+        return f"({self.type_sql} = 'text' AND regexp(?, {self.value_sql}))", [self.path, pattern, self.path]
+
+    def isin(self, xs: list) -> Sql:
+        strings = [x for x in xs if isinstance(x, str)]
+        numbers = [x for x in xs if _is_number(x)]
+        parts: list[Sql] = []
+        if strings:
+            parts.append(self._typed("'text'", "IN (SELECT value FROM json_each(?))", [json.dumps(strings)]))
+        if numbers:
+            parts.append(
+                self._typed("'integer', 'real'", "IN (SELECT value FROM json_each(?))", [json.dumps(numbers)])
+            )
+        for special in (None, True, False):
+            if any(x is special for x in xs):
+                parts.append(self.eq(special))
+        return _or(parts)
+
+    def order_key(self) -> tuple[str, list, str, list, int | None]:
+        t = f"json_type({self.column}, ?)"
+        rank = (
+            f"CASE {t} WHEN 'integer' THEN {_RANK_NUMBER} WHEN 'real' THEN {_RANK_NUMBER} "
+            f"WHEN 'text' THEN {_RANK_STRING} WHEN 'object' THEN {_RANK_OBJECT} "
+            f"WHEN 'array' THEN {_RANK_ARRAY} WHEN 'true' THEN {_RANK_BOOL} WHEN 'false' THEN {_RANK_BOOL} "
+            f"ELSE {_RANK_MISSING} END"
+        )
+        # Objects/arrays all tie (broken by id); booleans order false < true; missing/null -> 0.
+        value = (
+            f"CASE WHEN {t} IN ('integer', 'real', 'text') THEN {self.value_sql} "
+            f"WHEN {t} = 'true' THEN 1 ELSE 0 END"
+        )
+        return rank, [self.path], value, [self.path, self.path, self.path], None
+
+
+def _field(name: str) -> _Column | _Tags | _Json:
+    if not isinstance(name, str):
+        raise FilterSyntaxError(f"field names must be strings, got {_show(name)}")
+    if not name:
+        raise FilterSyntaxError(f"empty field name; known fields: {_KNOWN_FIELDS}")
+    _check_text(name, "field name")
+    if name in _COLUMN_FIELDS:
+        return _Column(name, *_COLUMN_FIELDS[name])
+    if name == "tags":
+        return _Tags()
+    root, dot, rest = name.partition(".")
+    if root in ("config", "summary_metrics") and not rest:
+        raise FilterSyntaxError(f'field "{name}" needs a key: write "{root}.<key>"')
+    if root == "config":
+        segments = rest.split(".")
+        # W&B stores config as {"k": {"value": v}} and accepts both config.k and config.k.value.
+        if len(segments) < 2 or segments[1] != "value":
+            segments.insert(1, "value")
+        return _Json(name, "r.config", _json_path(name, segments))
+    if root == "summary_metrics":
+        return _Json(name, "r.summary", _json_path(name, rest.split(".")))
+    if root in ("summary", "summaryMetrics") and dot:
+        # W&B itself silently matches nothing for these; an error saves a confusing empty result.
+        raise FilterSyntaxError(f'unknown field "{name}": summary keys are "summary_metrics.{rest}"')
+    raise FilterSyntaxError(f'unknown field "{_show(name)[1:-1]}"; known fields: {_KNOWN_FIELDS}')
+
+
+# --------------------------------------------------------------------------------------------
+# values
+
+_TS_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+def _timestamp(field: str, op: str, x: Any) -> str:
+    """Normalise an ISO date/datetime to the stored form: UTC "YYYY-MM-DDTHH:MM:SS"."""
+    bad = FilterSyntaxError(
+        f'field "{field}" {op}: timestamps must be ISO strings like "2024-01-31T00:00:00", got {_show(x)}'
+    )
+    if not isinstance(x, str):
+        raise bad
+    m = _TS_RE.fullmatch(x.strip())
+    if not m:
+        raise bad
+    year, month, day, hour, minute, second, _fraction, zone = m.groups()
+    try:
+        # Stored timestamps have whole seconds, so fractions are truncated.
+        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    except ValueError:
+        raise bad from None
+    if zone and zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        dt = dt - sign * offset
+    return dt.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _scalar(field: str, op: str, x: Any) -> Any:
+    if x is None or isinstance(x, bool):
+        return x
+    if isinstance(x, int):
+        # SQLite integers are 64-bit; larger JSON integers are compared as reals, as SQLite stores them.
+        return x if -(2**63) <= x < 2**63 else float(x)
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise FilterSyntaxError(f'field "{field}" {op}: {x} is not a finite number')
+        return x
+    if isinstance(x, str):
+        return _check_text(x, f'field "{field}" {op} value')
+    raise FilterSyntaxError(
+        f'field "{field}" {op}: expected a string, number, boolean or null, got {_type_name(x)} {_show(x)}'
+        + ("; to match a nested key write it with dots, e.g. \"config.opt.lr\"" if isinstance(x, dict) else "")
+    )
+
+
+def _regex(field: str, pattern: Any, options: Any) -> str:
+    if not isinstance(pattern, str):
+        raise FilterSyntaxError(f'field "{field}" $regex: expected a string pattern, got {_show(pattern)}')
+    _check_text(pattern, f'field "{field}" $regex')
+    if options is not None:
+        if not isinstance(options, str) or any(ch not in _REGEX_OPTIONS for ch in options):
+            raise FilterSyntaxError(
+                f'field "{field}" $options: expected letters from "{_REGEX_OPTIONS}", got {_show(options)}'
+            )
+        if options:
+            pattern = f"(?{''.join(sorted(set(options)))})" + pattern
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise FilterSyntaxError(f'field "{field}" $regex: invalid regular expression {_show(pattern)}: {exc}') from None
+    except (RecursionError, OverflowError):
+        raise FilterSyntaxError(f'field "{field}" $regex: regular expression {_show(pattern)} is too complex') from None
+    return pattern
+
+
+# --------------------------------------------------------------------------------------------
+# the filter document
+
+
+def _join(parts: list[Sql], op: str) -> Sql:
+    # Balanced nesting keeps SQLite's expression depth logarithmic for long $or/$in lists.
+    if len(parts) <= 8:
+        return f" {op} ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
+    mid = len(parts) // 2
+    left, right = _join(parts[:mid], op), _join(parts[mid:], op)
+    return f"({left[0]}) {op} ({right[0]})", left[1] + right[1]
+
+
+def _and(parts: list[Sql]) -> Sql:
+    parts = [p for p in parts if p != _TRUE]
+    if any(p == _FALSE for p in parts):
+        return _FALSE
+    return _join(parts, "AND") if parts else _TRUE
+
+
+def _or(parts: list[Sql]) -> Sql:
+    parts = [p for p in parts if p != _FALSE]
+    if any(p == _TRUE for p in parts):
+        return _TRUE
+    return _join(parts, "OR") if parts else _FALSE
+
+
+def _not(part: Sql) -> Sql:
+    if part == _TRUE:
+        return _FALSE
+    if part == _FALSE:
+        return _TRUE
+    return f"NOT ({part[0]})", part[1]
+
+
+def _document(doc: Any, depth: int) -> Sql:
+    if not isinstance(doc, dict):
+        raise FilterSyntaxError(f"each filter must be a JSON object, got {_type_name(doc)} {_show(doc)}")
+    if depth > _MAX_DEPTH:
+        raise FilterSyntaxError(f"filters nest $and/$or/$nor more than {_MAX_DEPTH} levels deep")
+    parts: list[Sql] = []
+    for key, value in doc.items():
+        if isinstance(key, str) and key.startswith("$"):
+            if key not in _LOGICAL:
+                raise FilterSyntaxError(
+                    f'unknown operator "{_show(key)[1:-1]}" at the top level of a filter; '
+                    f"valid there: {' '.join(_LOGICAL)}; on a field: {' '.join(_FIELD_OPS[:-1])}"
+                )
+            if not isinstance(value, list) or not value:
+                raise FilterSyntaxError(
+                    f'{key} needs a non-empty list of filters, e.g. {{"{key}": [{{"state": "finished"}}]}}, '
+                    f"got {_show(value)}"
+                )
+            subs = [_document(sub, depth + 1) for sub in value]
+            parts.append(_and(subs) if key == "$and" else _or(subs) if key == "$or" else _not(_or(subs)))
+        else:
+            parts.append(_condition(_field(key), value))
+    return _and(parts)
+
+
+def _condition(field: _Column | _Tags | _Json, spec: Any) -> Sql:
+    name = field.name
+    if isinstance(spec, dict):
+        ops = list(spec)
+        if not ops:
+            raise FilterSyntaxError(f'field "{name}": empty object; write a value or operators such as {{"$eq": ...}}')
+        if not all(isinstance(op, str) and op.startswith("$") for op in ops):
+            if any(isinstance(op, str) and op.startswith("$") for op in ops):
+                raise FilterSyntaxError(f'field "{name}": an object mixes operators and plain keys: {_show(spec)}')
+            _scalar(name, "$eq", spec)  # raises with the nested-key hint
+    else:
+        spec = {"$eq": spec}
+    if "$options" in spec and "$regex" not in spec:
+        raise FilterSyntaxError(f'field "{name}": $options is only valid next to $regex')
+    parts: list[Sql] = []
+    for op, x in spec.items():
+        if op in ("$eq", "$ne"):
+            part = field.eq(field.operand(op, _scalar(name, op, x)))
+            parts.append(part if op == "$eq" else _not(part))
+        elif op in _COMPARE:
+            x = field.operand(op, _scalar(name, op, x))
+            # MongoDB: $gte/$lte null match what $eq null matches; $gt/$lt null match nothing.
+            parts.append(field.cmp(op, x))
+        elif op in ("$in", "$nin"):
+            if not isinstance(x, list):
+                raise FilterSyntaxError(f'field "{name}" {op}: expected a list of values, got {_show(x)}')
+            part = field.isin([field.operand(op, _scalar(name, op, v)) for v in x])
+            parts.append(part if op == "$in" else _not(part))
+        elif op == "$exists":
+            if not isinstance(x, bool):
+                raise FilterSyntaxError(f'field "{name}" $exists: expected true or false, got {_show(x)}')
+            parts.append(field.exists(x))
+        elif op == "$regex":
+            parts.append(field.regex(_regex(name, x, spec.get("$options"))))
+        elif op == "$options":
+            continue
+        else:
+            raise FilterSyntaxError(
+                f'unknown operator "{_show(op)[1:-1]}" on field "{name}"; valid operators: {" ".join(_FIELD_OPS)}'
+            )
+    return _and(parts)
+
+
+def where_sql(filters: dict) -> tuple[str, list]:
+    """An SQL boolean expression over `runs AS r` and its parameters; {} -> ("1", [])."""
+    sql, params = _document(filters, 0)
+    if len(params) > _MAX_PARAMS:
+        raise FilterSyntaxError(f"filter is too large ({len(params)} values); split it into smaller queries")
+    return sql, params
+
+
+# --------------------------------------------------------------------------------------------
+# order
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """A sort key (rank, value, r.id), all in one direction, for ORDER BY and keyset cursors."""
+
+    field: str
+    descending: bool
+    rank_sql: str
+    rank_params: tuple
+    value_sql: str
+    value_params: tuple
+    # Set when every row has the same rank (a NOT NULL column): the constant is left out of
+    # ORDER BY (a bare integer there would mean "result column N") and out of the keyset test,
+    # so SQLite can walk the (project_id, created_at, id) index.
+    rank_const: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rank_sql, self.value_sql, "r.id")
+
+    @property
+    def params(self) -> list:
+        """Parameters of `key`, in order."""
+        return [*self.rank_params, *self.value_params]
+
+    def order_by(self) -> tuple[str, list]:
+        """The ORDER BY clause body, e.g. ("r.created_at ASC, r.id ASC", [])."""
+        d = "DESC" if self.descending else "ASC"
+        if self.rank_const is not None:
+            return f"{self.value_sql} {d}, r.id {d}", list(self.value_params)
+        return f"{self.rank_sql} {d}, {self.value_sql} {d}, r.id {d}", self.params
+
+    def select(self) -> tuple[str, list]:
+        """Columns `order_rank` and `order_value` to read a row's position for its cursor."""
+        return (
+            f"{self.rank_sql} AS {ORDER_RANK_ALIAS}, {self.value_sql} AS {ORDER_VALUE_ALIAS}",
+            self.params,
+        )
+
+    def after(self, rank: int, value: int | float | str, run_id: int) -> tuple[str, list]:
+        """Rows strictly after the row whose (rank, value, id) came from `select()`."""
+        if not (isinstance(rank, int) and not isinstance(rank, bool) and 0 <= rank <= _RANK_BOOL):
+            raise FilterSyntaxError(f"invalid cursor: bad rank {_show(rank)}")
+        if not (_is_number(value) or isinstance(value, str)) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            raise FilterSyntaxError(f"invalid cursor: bad value {_show(value)}")
+        if not (isinstance(run_id, int) and not isinstance(run_id, bool)):
+            raise FilterSyntaxError(f"invalid cursor: bad id {_show(run_id)}")
+        op = "<" if self.descending else ">"
+        if self.rank_const is not None:
+            if rank != self.rank_const:
+                # A cursor from another rank is entirely before or after every row.
+                return _TRUE if (rank < self.rank_const) != self.descending else _FALSE
+            return f"({self.value_sql}, r.id) {op} (?, ?)", [*self.value_params, value, run_id]
+        return f"({self.rank_sql}, {self.value_sql}, r.id) {op} (?, ?, ?)", [*self.params, rank, value, run_id]
+
+
+def order_sql(order: str | None) -> OrderSpec:
+    """Parse "+created_at", "-summary_metrics.loss", "config.lr.value" ...; no sign = ascending."""
+    if order is None or (isinstance(order, str) and not order.strip()):
+        order = "+created_at"
+    if not isinstance(order, str):
+        raise FilterSyntaxError(f"order must be a string such as \"-created_at\", got {_show(order)}")
+    text = order.strip()
+    descending = text.startswith("-")
+    name = text[1:].strip() if text[:1] in "+-" else text
+    if not name:
+        raise FilterSyntaxError(f'order {_show(order)} names no field; write e.g. "-created_at"')
+    field = _field(name)
+    rank_sql, rank_params, value_sql, value_params, rank_const = field.order_key()
+    return OrderSpec(
+        field=name,
+        descending=descending,
+        rank_sql=rank_sql,
+        rank_params=tuple(rank_params),
+        value_sql=value_sql,
+        value_params=tuple(value_params),
+        rank_const=rank_const,
+    )

@@ -1,0 +1,247 @@
+"""The wire: one gql client over one aiohttp session, retries as named policies, adaptive concurrency.
+
+Documents go out as the text loaded from queries/ (gql's default would re-print the AST on every
+call), bodies are orjson both ways, the HTTP status and rate-limit headers of every response are
+kept (gql drops them when the body holds GraphQL errors), and no gql/aiohttp exception escapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Mapping
+
+import aiohttp
+import orjson
+from gql import Client as GQLClient
+from gql import GraphQLRequest
+from gql.transport.aiohttp import AIOHTTPTransport
+from graphql import ExecutionResult, parse
+
+from . import __version__, documents
+from .errors import (AuthError, GraphQLError, HTTPError, NotFoundError, RateLimitError, ServerError,
+                     TransportError, WandbGQLError, redact)
+from .settings import Settings
+
+log = logging.getLogger("wandb_gql")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts and total time are both bounded."""
+
+    name: str
+    attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+    max_elapsed: float = 120.0
+    retry_connection_errors: bool = True
+
+
+READ = RetryPolicy("read")
+# Safe to repeat: deleting a deleted run is success, restoring a restored run changes nothing.
+IDEMPOTENT = RetryPolicy("idempotent")
+# Not safe to repeat blindly: one attempt, and a dropped connection is reported, not retried.
+WRITE = RetryPolicy("write", attempts=1, retry_connection_errors=False)
+
+_RETRYABLE = (RateLimitError, ServerError)
+
+
+class AdaptiveLimit:
+    """At most `limit` requests in flight; halves on 429, creeps back up while requests succeed."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = self.limit = max(1, maximum)
+        self._active = 0
+        self._streak = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._active < self.limit)
+            self._active += 1
+
+    async def __aexit__(self, *_exc: object) -> None:
+        async with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def throttled(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self._streak = 0
+
+    def succeeded(self) -> None:
+        self._streak += 1
+        if self.limit < self.maximum and self._streak >= 2 * self.limit:
+            self.limit += 1
+            self._streak = 0
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, float(reset))
+        except ValueError:
+            return None
+    return None
+
+
+def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: str) -> HTTPError:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    errors = errors if isinstance(errors, list) else []
+    detail = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[:3])
+    detail = redact(detail or (body if isinstance(body, str) else "")[:200], secret)
+    message = f"HTTP {status}" + (f": {detail}" if detail else "")
+    if status in (401, 403):
+        return AuthError(message, status=status, errors=errors,
+                         hint="check the API key (--api-key, WANDB_API_KEY or netrc) and its access")
+    if status == 404:
+        return NotFoundError(message, status=status, errors=errors)
+    if status == 429:
+        return RateLimitError(message, retry_after=_retry_after(headers), errors=errors)
+    if status >= 500:
+        return ServerError(message, status=status, errors=errors)
+    return HTTPError(message, status=status, errors=errors)
+
+
+class _WireTransport(AIOHTTPTransport):
+    """gql's aiohttp transport, sending loaded text and keeping status + headers per response."""
+
+    def __init__(self, settings: Settings, max_connections: int) -> None:
+        import base64
+
+        token = base64.b64encode(f"api:{settings.api_key}".encode()).decode()
+        super().__init__(
+            url=settings.graphql_url,
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json",
+                     "User-Agent": f"wandb-gql/{__version__}"},
+            json_serialize=lambda v: orjson.dumps(v).decode(),
+            json_deserialize=orjson.loads,
+            client_session_args={
+                "timeout": aiohttp.ClientTimeout(total=settings.timeout),
+                "connector": aiohttp.TCPConnector(limit=max_connections),
+                "auto_decompress": True,
+            },
+        )
+        self._secret = settings.api_key
+
+    async def execute(self, request: GraphQLRequest, *, extra_args: Any = None,
+                      upload_files: bool = False) -> ExecutionResult:
+        assert self.session is not None, "transport used outside its client"
+        text = request.document.loc.source.body  # the document as loaded, not re-printed
+        body: dict[str, Any] = {"query": text, "operationName": request.operation_name}
+        if request.variable_values:
+            body["variables"] = request.variable_values
+        try:
+            async with self.session.post(self.url, data=orjson.dumps(body), ssl=self.ssl) as resp:
+                raw = await resp.read()
+                status, headers = resp.status, resp.headers
+        except asyncio.TimeoutError:
+            raise TransportError(f"request timed out after {self.session.timeout.total:g} s",
+                                 hint="raise WANDB_HTTP_TIMEOUT or ask for less per page") from None
+        except aiohttp.ClientError as e:
+            raise TransportError(redact(f"connection failed: {type(e).__name__}: {e}", self._secret)) from None
+        try:
+            payload = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            payload = raw[:200].decode(errors="replace")
+        if status != 200:
+            raise _status_error(status, payload, headers, self._secret)
+        if not isinstance(payload, dict) or not ("data" in payload or "errors" in payload):
+            raise TransportError(f"not a GraphQL response (HTTP {status}): {str(payload)[:200]!r}")
+        return ExecutionResult(data=payload.get("data"), errors=payload.get("errors"))
+
+
+class Transport:
+    """Executes operations from queries/ by name: `await transport.execute("ProjectRuns", {...})`."""
+
+    def __init__(self, settings: Settings, *, concurrency: int = 8) -> None:
+        self.settings = settings
+        self.limit = AdaptiveLimit(concurrency)
+        self._concurrency = concurrency
+        self._gql: GQLClient | None = None
+        self._session: Any = None
+        self._requests: dict[str, GraphQLRequest] = {}
+        self.attempts = 0  # every HTTP attempt, for tests and progress
+
+    async def __aenter__(self) -> "Transport":
+        # Built here: aiohttp's connector belongs to the running loop.
+        self._gql = GQLClient(transport=_WireTransport(self.settings, self._concurrency),
+                              fetch_schema_from_transport=False, execute_timeout=None, parse_results=False)
+        self._session = await self._gql.connect_async(reconnecting=False)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._gql is not None:
+            await self._gql.close_async()
+        self._gql = self._session = None
+
+    def _request(self, operation: str) -> GraphQLRequest:
+        request = self._requests.get(operation)
+        if request is None:
+            # Parsed once, only so gql has a document; the text itself is what goes out.
+            request = self._requests[operation] = GraphQLRequest(parse(documents.document(operation)))
+        return request
+
+    async def execute(self, operation: str, variables: dict[str, Any] | None = None,
+                      policy: RetryPolicy = READ) -> dict[str, Any]:
+        if self._session is None:
+            raise WandbGQLError("use the client inside 'async with Client(...) as client:'")
+        request = GraphQLRequest(self._request(operation), variable_values=variables, operation_name=operation)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts += 1
+            try:
+                async with self.limit:
+                    result = await self._session.execute(request, get_execution_result=True)
+                self.limit.succeeded()
+                break
+            except RateLimitError as e:
+                self.limit.throttled()
+                error: WandbGQLError = e
+            except _RETRYABLE as e:
+                error = e
+            except TransportError as e:
+                if not policy.retry_connection_errors:
+                    raise
+                error = e
+            except WandbGQLError:
+                raise
+            except Exception as e:  # gql internals: never let them escape
+                raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
+            delay = self._delay(attempt, error, policy)
+            if attempt >= policy.attempts or time.monotonic() - started + delay > policy.max_elapsed:
+                raise error
+            log.info("%s: %s; retry %d/%d in %.2f s", operation, error, attempt, policy.attempts - 1, delay)
+            await asyncio.sleep(delay)
+        log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
+        if result.errors:
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
+                                 for e in result.errors[:3])
+            raise GraphQLError(f"{operation}: {redact(messages, self.settings.api_key)}",
+                               errors=list(result.errors), data=result.data)
+        return result.data or {}
+
+    @staticmethod
+    def _delay(attempt: int, error: WandbGQLError, policy: RetryPolicy) -> float:
+        backoff = random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
+        told = getattr(error, "retry_after", None)
+        if told is not None:
+            return min(policy.max_delay, told) + random.uniform(0, 0.1 * max(told, 0.1))
+        return backoff
