@@ -104,3 +104,63 @@ def fresh_server(tmp_path):
 @pytest.fixture
 def fresh_api(fresh_server) -> Caller:
     return Caller(fresh_server)
+
+
+class Recorder:
+    """A loopback reverse proxy in front of a server: records every GraphQL request body and
+    the size of each answer, and can fail chosen requests, so tests see what the client sent."""
+
+    def __init__(self, target: str) -> None:
+        import asyncio
+        import threading
+
+        self.target = target
+        self.requests: list[dict[str, Any]] = []
+        self.response_bytes: list[int] = []
+        self.fail_when: Any = None  # callable(body) -> HTTP status to answer instead, or None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        import aiohttp
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            raw = await request.read()
+            body = json.loads(raw)
+            self.requests.append(body)
+            status = self.fail_when(body) if self.fail_when else None
+            if status:
+                return web.json_response({"errors": [{"message": "injected by test proxy"}]}, status=status)
+            async with self._session.post(self.target + request.path, data=raw,
+                                          headers={"Authorization": request.headers.get("Authorization", ""),
+                                                   "Content-Type": "application/json"}) as resp:
+                payload = await resp.read()
+                self.response_bytes.append(len(payload))
+                return web.Response(body=payload, status=resp.status, content_type="application/json",
+                                    headers={k: v for k, v in resp.headers.items()
+                                             if k.lower() in ("retry-after", "ratelimit-reset")})
+
+        async def start() -> None:
+            self._session = aiohttp.ClientSession()
+            app = web.Application()
+            app.router.add_post("/graphql", handle)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+        self._loop.run_until_complete(start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def ops(self) -> list[str]:
+        return [r.get("operationName") for r in self.requests]
+
+
+@pytest.fixture
+def recorder(server) -> Recorder:
+    return Recorder(server.base_url)
