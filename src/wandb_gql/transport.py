@@ -52,27 +52,35 @@ _RETRYABLE = (RateLimitError, ServerError)
 
 
 class AdaptiveLimit:
-    """At most `limit` requests in flight; halves on 429, creeps back up while requests succeed."""
+    """At most `limit` requests in flight; halves on 429, creeps back up while requests succeed.
+    A 429's Retry-After pauses every request, not only the one that was refused: the quota is
+    shared, so the others would only burn their attempts on more 429s."""
 
     def __init__(self, maximum: int) -> None:
         self.maximum = self.limit = max(1, maximum)
         self._active = 0
         self._streak = 0
+        self._resume_at = 0.0
         self._cond = asyncio.Condition()
 
     async def __aenter__(self) -> None:
         async with self._cond:
             await self._cond.wait_for(lambda: self._active < self.limit)
             self._active += 1
+        pause = self._resume_at - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
 
     async def __aexit__(self, *_exc: object) -> None:
         async with self._cond:
             self._active -= 1
             self._cond.notify_all()
 
-    def throttled(self) -> None:
+    def throttled(self, retry_after: float | None) -> None:
         self.limit = max(1, self.limit // 2)
         self._streak = 0
+        if retry_after:
+            self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
 
     def succeeded(self) -> None:
         self._streak += 1
@@ -213,10 +221,12 @@ class Transport:
                 self.limit.succeeded()
                 break
             except RateLimitError as e:
-                self.limit.throttled()
+                self.limit.throttled(e.retry_after)
                 error: WandbGQLError = e
             except _RETRYABLE as e:
                 error = e
+            except HTTPError:
+                raise  # 400/401/403/404: asking again will not change the answer
             except TransportError as e:
                 if not policy.retry_connection_errors:
                     raise

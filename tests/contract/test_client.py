@@ -1,0 +1,190 @@
+"""The async client against the real local server: projection, pagination, retries under
+injected faults, auth, per-id outcomes, the key kept out of every message and log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from tests.conftest import Caller
+from wandb_gql import AuthError, Client, NotFoundError, ServerError, SyncClient, UsageError
+from wandb_gql.errors import FilterError
+
+
+def client(server, **kw) -> Client:
+    return Client(server.base_url, server.api_key, **kw)
+
+
+async def test_projection_asks_only_for_requested_keys(server, recorder):
+    async with Client(recorder.base_url, server.api_key) as c:
+        bare = [r async for r in c.runs("demo/rl")]
+        some = [r async for r in c.runs("demo/rl", summary_keys=["loss", "val/acc"], config_keys=["lr"])]
+        full = [r async for r in c.runs("demo/rl", summary_keys=True, config_keys=True)]
+    bare_vars, some_vars, full_vars = (r["variables"] for r in recorder.requests)
+    assert bare_vars["withConfig"] is False and bare_vars["withSummary"] is False
+    assert some_vars["summaryKeys"] == ["loss", "val/acc"] and some_vars["configKeys"] == ["lr"]
+    assert full_vars["withSummary"] is True and full_vars["summaryKeys"] is None
+    assert recorder.requests[0]["query"].lstrip().startswith("# One page of runs")  # sent as loaded text
+    assert bare[0].config_json is None and bare[0].summary == {}
+    assert set(some[0].summary) == {"loss", "val/acc"} and set(some[0].config) == {"lr"}
+    assert "optimizer" in full[0].config and "best" in full[0].summary
+    bare_size, some_size, full_size = recorder.response_bytes
+    assert bare_size < some_size < full_size
+    assert len(bare) == len(some) == len(full) == 200
+
+
+async def test_pagination_with_ties_matches_the_servers_order(server, api):
+    async with client(server) as c:
+        runs = [r async for r in c.runs("demo/vision", order="-config.seed.value", per_page=37,
+                                        config_keys=["seed"])]
+    assert len(runs) == 1200 and len({r.id for r in runs}) == 1200
+    seeds = [r.config["seed"] for r in runs]
+    assert seeds == sorted(seeds, reverse=True)
+    top = api.ok('{ project(name: "vision", entityName: "demo") { runs(order: "-config.seed.value", first: 1000)'
+                 ' { edges { node { name } } } } }')
+    assert [r.name for r in runs[:1000]] == [e["node"]["name"] for e in top["project"]["runs"]["edges"]]
+
+
+async def test_limit_filters_and_where_agree(server):
+    async with client(server) as c:
+        limited = [r async for r in c.runs("demo/vision", limit=7, per_page=3)]
+        assert len(limited) == 7
+        by_where = [r.name async for r in c.runs("demo/vision", where="state in (crashed, failed) and summary.loss < 1")]
+        by_json = [r.name async for r in c.runs("demo/vision", filters={"$and": [
+            {"state": {"$in": ["crashed", "failed"]}}, {"summary_metrics.loss": {"$lt": 1}}]})]
+        assert by_where == by_json and 0 < len(by_where) < 1200
+        assert await c.count_runs("demo/vision", where="state in (crashed, failed) and summary.loss < 1") == len(by_where)
+        with pytest.raises(UsageError):
+            [r async for r in c.runs("demo/vision", filters={}, where="state = x")]
+
+
+async def test_bad_filter_is_refused_before_any_request(server, recorder):
+    async with Client(recorder.base_url, server.api_key) as c:
+        with pytest.raises(FilterError):
+            await c.count_runs("demo/vision", where="summary.loss >= ")
+        with pytest.raises(FilterError):
+            await c.count_runs("demo/vision", filters={"state": {"$like": "x"}})
+        with pytest.raises(UsageError):
+            await c.run("demo/vision/run/extra")
+        with pytest.raises(UsageError):
+            [r async for r in c.runs("demo/vision", per_page=5000)]
+    assert recorder.requests == []
+
+
+async def test_not_found_errors(server):
+    async with client(server) as c:
+        with pytest.raises(NotFoundError, match="project demo/nope not found"):
+            await c.count_runs("demo/nope")
+        with pytest.raises(NotFoundError, match="run demo/vision/zzz not found"):
+            await c.run("demo/vision/zzz")
+
+
+async def test_retries_survive_429_5xx_and_drops_with_bounded_attempts(fresh_server):
+    api = Caller(fresh_server)
+    for i in range(30):
+        api.ok('mutation U($n: String) { upsertBucket(input: {modelName: "p", name: $n}) { inserted } }', {"n": f"r{i:02d}"})
+    api.faults({"script": [429, 503, "drop", 502, 429], "retry_after": 0.05})
+    async with client(fresh_server) as c:
+        names = [r.name async for r in c.runs("local/p", per_page=10)]
+        assert names == [f"r{i:02d}" for i in range(30)]
+        # 3 pages (plus the empty 4th is not needed: hasNextPage is exact) + 5 injected failures
+        assert c.transport.attempts == 3 + 5
+    assert api.faults({})["counts"] == {"requests": 0, "429": 0, "5xx": 0, "drop": 0}
+
+
+async def test_retries_are_bounded_and_the_last_error_is_raised(fresh_server):
+    Caller(fresh_server).faults({"script": [503] * 20})
+    async with client(fresh_server) as c:
+        with pytest.raises(ServerError) as info:
+            await c.count_runs("local/p")
+        assert info.value.status == 503
+        assert c.transport.attempts == 6  # the READ policy's bound
+
+
+async def test_rate_limit_adapts_concurrency_and_every_call_succeeds(fresh_server):
+    api = Caller(fresh_server)
+    api.ok('mutation { upsertBucket(input: {modelName: "p", name: "one"}) { inserted } }')
+    api.faults({"rate_limit": 4, "window": 0.25})
+    async with client(fresh_server, concurrency=8) as c:
+        counts = await asyncio.gather(*(c.count_runs("local/p") for _ in range(40)))
+        assert counts == [1] * 40
+        assert c.transport.limit.limit < 8  # backed off after 429s
+        assert 40 < c.transport.attempts <= 40 * 6
+
+
+async def test_401_is_not_retried_and_hides_the_key(server, caplog):
+    bad = "local-" + "k" * 44
+    caplog.set_level(logging.DEBUG, logger="wandb_gql")
+    async with Client(server.base_url, bad) as c:
+        with pytest.raises(AuthError) as info:
+            await c.count_runs("demo/vision")
+        assert c.transport.attempts == 1
+    assert info.value.status == 401 and info.value.exit_code == 4
+    assert bad not in str(info.value) and bad not in caplog.text
+
+
+async def test_the_key_never_appears_in_logs_or_errors(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    Caller(server).faults({"script": [429, 503], "retry_after": 0.01})
+    async with client(server) as c:
+        [r async for r in c.runs("demo/rl", summary_keys=["loss"])]
+        with pytest.raises(NotFoundError) as info:
+            await c.run("demo/vision/missing")
+        assert server.api_key not in repr(c.settings)
+    assert "retry" in caplog.text  # the retries were logged ...
+    assert server.api_key not in caplog.text and server.api_key not in str(info.value)  # ... without the key
+
+
+async def test_update_delete_restore_report_per_id_outcomes(fresh_server, recorder):
+    api = Caller(fresh_server)
+    for name in ("a", "b", "c"):
+        api.ok('mutation U($n: String) { upsertBucket(input: {modelName: "p", name: $n, tags: ["t"],'
+               ' config: "{\\"lr\\": {\\"value\\": 1}}"}) { inserted } }', {"n": name})
+    async with client(fresh_server) as c:
+        out = await c.update_runs("local/p", ["a", "zz"], notes="n", add_tags=["new"], remove_tags=["t"],
+                                  config={"bs": 2}, summary={"acc": 0.5})
+        assert [(o.run_id, o.status) for o in out] == [("a", "updated"), ("zz", "not_found")]
+        a = await c.run("local/p/a")
+        assert a.notes == "n" and a.tags == ["new"] and a.config == {"lr": 1, "bs": 2} and a.summary == {"acc": 0.5}
+        b = await c.run("local/p/b")
+        assert b.notes is None and b.tags == ["t"]  # untouched
+        with pytest.raises(UsageError):
+            await c.update_runs("local/p", ["a"])
+        out = await c.delete_runs("local/p", ["a", "b", "missing"])
+        assert [o.status for o in out] == ["deleted", "deleted", "not_found"]
+        assert await c.count_runs("local/p") == 1
+        out = await c.restore_runs("local/p", ["a", "c", "missing"])
+        assert [o.status for o in out] == ["restored", "unchanged", "not_found"]
+        assert await c.count_runs("local/p") == 2
+
+
+async def test_one_failed_delete_does_not_stop_the_others(fresh_server):
+    from tests.conftest import Recorder
+
+    api = Caller(fresh_server)
+    ids = {}
+    for name in ("a", "b", "c"):
+        ids[name] = api.ok('mutation U($n: String) { upsertBucket(input: {modelName: "p", name: $n})'
+                           ' { bucket { id } } }', {"n": name})["upsertBucket"]["bucket"]["id"]
+    proxy = Recorder(fresh_server.base_url)
+    proxy.fail_when = lambda body: 400 if (body.get("variables") or {}).get("id") == ids["b"] else None
+    async with Client(proxy.base_url, fresh_server.api_key) as c:
+        out = await c.delete_runs("local/p", ["a", "b", "c"])
+    assert [(o.run_id, o.status) for o in out] == [("a", "deleted"), ("b", "failed"), ("c", "deleted")]
+    assert "injected by test proxy" in out[1].error
+    assert proxy.ops().count("DeleteRun") == 3  # 400 is not retried
+
+
+def test_sync_facade_works_inside_a_running_event_loop(server):
+    async def notebook_cell() -> tuple[int, int]:
+        # As in Jupyter: a loop is already running in this thread.
+        with SyncClient(server.base_url, server.api_key) as c:
+            return len(c.runs("demo/rl", summary_keys=["loss"])), c.count_runs("demo/rl", where="state = finished")
+
+    listed, finished = asyncio.run(notebook_cell())
+    assert listed == 200 and 0 < finished < 200
+    with SyncClient(server.base_url, server.api_key) as c:
+        assert c.run("demo/rl/rl000001").name == "rl000001"
