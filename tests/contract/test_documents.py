@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
 from graphql import build_schema, parse, validate
 
 from wandb_gql import documents
@@ -31,3 +37,24 @@ def test_server_schema_has_a_resolver_for_every_run_field():
     for type_name in ("Query", "Mutation", "Run"):
         for fname, field in schema.type_map[type_name].fields.items():
             assert field.resolve is not None, f"{type_name}.{fname} has no resolver"
+
+
+def test_an_installed_package_carries_its_graphql():
+    """From a wheel (CI installs one), schema.graphql and queries/ come from inside the package."""
+    import wandb_gql
+
+    package = Path(wandb_gql.__file__).resolve().parent
+    repo_src = Path(__file__).resolve().parents[2] / "src"
+    if repo_src in package.parents:
+        # Editable install: build the wheel and look inside it instead.
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", out, str(repo_src.parent)], check=True)
+            wheel = next(Path(out).glob("wandb_gql-*.whl"))
+            names = set(zipfile.ZipFile(wheel).namelist())
+        assert "wandb_gql/_graphql/schema.graphql" in names
+        assert {f"wandb_gql/_graphql/queries/{documents.snake_case(op)}.graphql"
+                for op in documents.documents()} <= names
+    else:
+        assert documents.data_dir() == package / "_graphql"
+        assert set(documents.documents()) >= {"ProjectRuns", "DeleteRun", "UndeleteRuns"}
