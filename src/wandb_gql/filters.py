@@ -6,7 +6,7 @@
 
 ``compile_where(expr)`` parses with a small hand-written tokenizer and recursive-descent parser
 (precedence ``not`` > ``and`` > ``or``) and returns the filter dict W&B accepts:
-``summary.k`` -> ``summary_metrics.k``, ``config.k`` -> ``config.k.value``, ``created_at`` ->
+``summary.k`` -> ``summary_metrics.k``, ``config.k`` -> ``config.k.value`` (``config.a.b`` -> ``config.a.value.b``), ``created_at`` ->
 ``createdAt`` ...; ``a = v`` -> ``{"a": v}``, ``!=`` -> ``$ne``, ``in`` -> ``$in``, ``~`` ->
 ``$regex``, ``not X`` -> ``{"$nor": [X]}``; ``and``/``or`` are flattened and a lone comparison
 is not wrapped. Meaning on missing keys is MongoDB's (``a != 1`` is true when ``a`` is missing).
@@ -291,8 +291,12 @@ class _Parser:
                 raise self.error(f"empty key part in '{label}': expected {head}.<key>",
                                  tok.pos, hint="quote a key with backticks: "
                                  f"{head}.`odd.key`")
-            key = ".".join(key_parts)
-            compiled = f"config.{key}.value" if head == "config" else f"summary_metrics.{key}"
+            if head == "config":
+                # W&B stores config as {"key": {"value": v}}: a nested key lives under the
+                # top-level key's "value" (config.opt.lr -> config.opt.value.lr).
+                compiled = ".".join(["config", key_parts[0], "value", *key_parts[1:]])
+            else:
+                compiled = "summary_metrics." + ".".join(key_parts)
             if dotted:
                 self.dotted.append(compiled)
             return _Field(label, compiled, "any")

@@ -188,3 +188,11 @@ def test_sync_facade_works_inside_a_running_event_loop(server):
     assert listed == 200 and 0 < finished < 200
     with SyncClient(server.base_url, server.api_key) as c:
         assert c.run("demo/rl/rl000001").name == "rl000001"
+
+
+async def test_nested_config_keys_compile_to_wandbs_stored_path(server):
+    async with client(server) as c:
+        by_where = await c.count_runs("demo/vision", where="config.optimizer.name = adam")
+        by_json = await c.count_runs("demo/vision", filters={"config.optimizer.value.name": "adam"})
+        everything = await c.count_runs("demo/vision")
+    assert 0 < by_where == by_json < everything

@@ -108,11 +108,11 @@ GOLDEN: list[tuple[str, dict]] = [
     ("not (state = a and group = b)", {"$nor": [{"$and": [{"state": "a"}, {"group": "b"}]}]}),
     # keys: slashes, dashes, dots, digits, backticks
     ("summary.train/loss-ema < 1", {"summary_metrics.train/loss-ema": {"$lt": 1}}),
-    ("config.opt.lr = 0.1", {"config.opt.lr.value": 0.1}),
+    ("config.opt.lr = 0.1", {"config.opt.value.lr": 0.1}),
     ("summary.layer3.grad_norm > 10", {"summary_metrics.layer3.grad_norm": {"$gt": 10}}),
     ("summary.`val.acc` > 0.5", {"summary_metrics.val.acc": {"$gt": 0.5}}),
     ("summary.`loss (val)` < 1", {"summary_metrics.loss (val)": {"$lt": 1}}),
-    ("config.`a=b`.c = 1", {"config.a=b.c.value": 1}),
+    ("config.`a=b`.c = 1", {"config.a=b.value.c": 1}),
     ("Summary.Acc > 1", {"summary_metrics.Acc": {"$gt": 1}}),
     ("STATE = finished", {"state": "finished"}),
     ("summary.loss ~ 'x'", {"summary_metrics.loss": {"$regex": "x"}}),
