@@ -113,6 +113,9 @@ async def test_rate_limit_adapts_concurrency_and_every_call_succeeds(fresh_serve
         assert counts == [1] * 40
         assert c.transport.limit.limit < 8  # backed off after 429s
         assert 40 < c.transport.attempts <= 40 * 6
+        api.faults({})
+        await asyncio.gather(*(c.count_runs("local/p") for _ in range(120)))
+        assert c.transport.limit.limit == 8  # and recovered once they stopped
 
 
 async def test_401_is_not_retried_and_hides_the_key(server, caplog):
