@@ -24,6 +24,7 @@ from graphql import GraphQLError, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
 from . import history
+from .db import now
 from .faults import Faults
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema, file_id_from_token
@@ -208,8 +209,6 @@ def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) 
     for name in payload.get("uploaded") or []:
         conn.execute("INSERT INTO files (run_id, name, uploaded, updated_at) VALUES (?, ?, 1, datetime('now'))"
                      " ON CONFLICT (run_id, name) DO UPDATE SET uploaded = 1", (run["id"], str(name)))
-    from .db import now
-
     stamp = now()
     if payload.get("complete"):
         exitcode = payload.get("exitcode")

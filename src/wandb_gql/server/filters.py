@@ -500,7 +500,7 @@ def _condition(field: _Column | _Tags | _Json, spec: Any) -> Sql:
         elif op in _COMPARE:
             x = field.operand(op, _scalar(name, op, x))
             # MongoDB: $gte/$lte null match what $eq null matches; $gt/$lt null match nothing.
-            parts.append(field.cmp(op, x))
+            parts.append(field.eq(None) if x is None and op in ("$gte", "$lte") else field.cmp(op, x))
         elif op in ("$in", "$nin"):
             if not isinstance(x, list):
                 raise FilterSyntaxError(f'field "{name}" {op}: expected a list of values, got {_show(x)}')

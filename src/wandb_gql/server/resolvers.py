@@ -63,8 +63,7 @@ def user_node(store: Store, username: str | None) -> dict[str, Any] | None:
 def entity_node(store: Store, name: str) -> dict[str, Any] | None:
     if not store.entity_exists(name):
         return None
-    return {"id": storage_id("Entity", name), "name": name, "isTeam": False, "organization": None,
-            "_name": name}
+    return {"id": storage_id("Entity", name), "name": name, "isTeam": False, "organization": None}
 
 
 def resolve_viewer(_root: Any, info: Any, entityName: str | None = None) -> dict[str, Any] | None:
@@ -125,7 +124,7 @@ def resolve_models(_root: Any, info: Any, entityName: str | None = None, after: 
 
 def resolve_entity_projects(entity: dict[str, Any], info: Any, after: str | None = None,
                             first: int | None = None, **_: Any) -> dict[str, Any]:
-    return resolve_models(None, info, entity["_name"], after, first)
+    return resolve_models(None, info, entity["name"], after, first)
 
 
 PROJECT_FIELDS: dict[str, Callable[..., Any]] = {
