@@ -25,12 +25,14 @@ from graphql.error import GraphQLSyntaxError
 
 from . import history
 from .db import now
+from .executor import executor_options
 from .faults import Faults
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema, file_id_from_token
 from .store import BadInput, Store, Viewer, json_object_text
 
 log = logging.getLogger("wandb_gql.server")
+_EXECUTOR = executor_options()
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -152,7 +154,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
     operation = payload.get("operationName") or None
     with transaction(server.store.conn):
         result = execute(server.schema, doc, context_value=ctx, variable_values=variables,
-                         operation_name=operation)
+                         operation_name=operation, **_EXECUTOR)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [_format_error(e) for e in result.errors]

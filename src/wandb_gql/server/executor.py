@@ -1,0 +1,117 @@
+"""A leaf-field fast path for graphql-core's executor: the local server's hot loop.
+
+Listing 1,000 runs resolves ~17,000 leaf fields; graphql-core spends most of a request in its
+per-field machinery (resolve info, completion, awaitable checks) for fields that are plain column
+reads. FastExecutor plans each selection once per request (resolver, argument values, output
+coercion) and fills leaf fields of an object in one loop. Everything else — parsing, validation,
+variables, directives, fragments, nested objects, errors and null propagation — stays
+graphql-core's: a leaf that raises, is null where null is not allowed, or fails coercion is
+resolved again the stock way (resolvers here are pure reads), so responses are byte-identical
+(tests/contract/test_executor.py checks it). bench/README.md has the measured effect.
+
+It overrides a method graphql-core marks private, so it is tied to graphql-core 3.3 (pinned);
+`executor_options()` returns {} (stock execution) if that API is not there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from graphql import Undefined
+    from graphql.execution.executor import Executor
+    from graphql.execution.values import get_argument_values
+    from graphql.pyutils import Path
+    from graphql.type import GraphQLList, GraphQLNonNull, is_leaf_type
+except ImportError:  # another graphql-core: serve with stock execution
+    Executor = None  # type: ignore[assignment,misc]
+
+
+class _Info:
+    """What the server's leaf resolvers read from `info`: the context only."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
+def _never_awaitable(_value: Any) -> bool:
+    return False  # every resolver of the local server is synchronous
+
+
+if Executor is not None:
+
+    class FastExecutor(Executor):  # type: ignore[misc,valid-type]
+        def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
+                           position_context: Any) -> Any:
+            plans = self.__dict__.setdefault("_fast_plans", {})
+            key = (id(parent_type), id(grouped_field_set))
+            entry = plans.get(key)
+            if entry is None or entry[0] is not grouped_field_set:
+                # Keeping the selection in the entry stops its id from being reused while cached.
+                try:
+                    planned = self._plan(parent_type, grouped_field_set)
+                except Exception:  # e.g. bad argument values: graphql-core reports them
+                    planned = None
+                entry = plans[key] = (grouped_field_set, planned)
+            plan = entry[1]
+            if plan is None:
+                return super().execute_fields(parent_type, source_value, path, grouped_field_set,
+                                              position_context)
+            info = _Info(self.context_value)
+            out: dict[str, Any] = {}
+            for name, details, resolve, args, non_null, is_list, coerce in plan:
+                if resolve is not None:
+                    try:
+                        value = resolve(source_value, info, **args)
+                        if value is None:
+                            if not non_null:
+                                out[name] = None
+                                continue
+                        elif is_list:
+                            value = [coerce(v) for v in value]
+                            if not any(v is None or v is Undefined for v in value):
+                                out[name] = value
+                                continue
+                        else:
+                            value = coerce(value)
+                            if value is not None and value is not Undefined:
+                                out[name] = value
+                                continue
+                    except Exception:
+                        pass  # redone below, where graphql-core reports it properly
+                result = self.execute_field(parent_type, source_value, details,
+                                            Path(path, name, parent_type.name), position_context)
+                if result is not Undefined:
+                    out[name] = result
+            return out
+
+        def _plan(self, parent_type: Any, grouped_field_set: Any) -> list[tuple] | None:
+            plan: list[tuple] = []
+            for name, details in grouped_field_set.items():
+                first = details[0]
+                field = self.schema.get_field(parent_type, first.node.name.value)
+                if field is None:
+                    return None
+                kind = field.type
+                non_null = isinstance(kind, GraphQLNonNull)
+                inner = kind.of_type if non_null else kind
+                is_list = isinstance(inner, GraphQLList)
+                leaf = inner.of_type if is_list else inner
+                leaf = leaf.of_type if isinstance(leaf, GraphQLNonNull) else leaf
+                if field.resolve is None or len(details) != 1 or not is_leaf_type(leaf):
+                    plan.append((name, details, None, None, None, None, None))
+                    continue
+                args = (get_argument_values(field, first.node, self.variable_values,
+                                            first.fragment_variable_values, self.hide_suggestions)
+                        if field.args or first.node.arguments else {})
+                plan.append((name, details, field.resolve, args, non_null, is_list, leaf.coerce_output_value))
+            return plan
+
+
+def executor_options() -> dict[str, Any]:
+    """Keyword arguments for graphql.execute that switch the fast path on, where available."""
+    if Executor is None:
+        return {}
+    return {"executor_class": FastExecutor, "is_awaitable": _never_awaitable}
