@@ -7,6 +7,7 @@ costs one SQL query, whatever the selection. Resolver names follow the schema's 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import sqlite3
@@ -162,13 +163,13 @@ def resolve_project_bucket(project: sqlite3.Row, info: Any, name: str, missingOk
 def resolve_project_runs(project: sqlite3.Row, info: Any, filters: Any = None, order: str | None = None,
                          first: int | None = None, after: str | None = None) -> dict[str, Any]:
     store = _ctx(info).store
-    page, more = store.list_runs(project["id"], filters, order, first, after)
-    edges = [{"node": row, "cursor": cursor} for row, cursor in page]
+    rows, more, key = store.list_runs(project["id"], filters, order, first, after)
+    cursor = functools.partial(store.cursor, key)
     return {
-        "edges": edges,
+        "edges": [{"node": row, "_cursor": cursor} for row in rows],
         "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
-                     "startCursor": edges[0]["cursor"] if edges else None,
-                     "endCursor": edges[-1]["cursor"] if edges else None},
+                     "startCursor": cursor(rows[0]) if rows else None,
+                     "endCursor": cursor(rows[-1]) if rows else None},
         "_count": lambda: store.count_runs(project["id"], filters),
     }
 
@@ -436,6 +437,8 @@ def executable_schema() -> GraphQLSchema:
     types["Entity"].fields["projects"].resolve = resolve_entity_projects
     types["Entity"].fields["user"].resolve = lambda e, i: None
     types["RunConnection"].fields["totalCount"].resolve = lambda conn, _i: conn["_count"]()
+    # Signing a cursor per row costs; most clients read only endCursor.
+    types["RunEdge"].fields["cursor"].resolve = lambda edge, _i: edge["_cursor"](edge["node"])
     run = types["Run"].fields
     missing = set(run) - set(RUN_FIELDS)
     assert not missing, f"Run fields without a resolver: {missing}"

@@ -201,8 +201,8 @@ class Store:
             (project_id, *params)).fetchone()[0]
 
     def list_runs(self, project_id: int, filters_json: Any, order: str | None, first: int | None,
-                  after: str | None) -> tuple[list[tuple[sqlite3.Row, str]], bool]:
-        """One page of live runs: (row, cursor) pairs and whether more follow."""
+                  after: str | None) -> tuple[list[sqlite3.Row], bool, str]:
+        """One page of live runs, whether more follow, and the order key their cursors carry."""
         first = DEFAULT_PAGE if first is None else first
         if first < 0 or first > MAX_PAGE:
             raise BadInput(f"first must be between 0 and {MAX_PAGE} (got {first}); page with after")
@@ -223,22 +223,22 @@ class Store:
             args += cond_params
         rows = self.conn.execute(f"{sql} ORDER BY {order_by} LIMIT ?", (*args, *order_params, first + 1)).fetchall()
         page = rows[:first]
-        return ([(r, self._cursor(key, r[filters.ORDER_RANK_ALIAS], r[filters.ORDER_VALUE_ALIAS], r["id"]))
-                 for r in page], len(rows) > first)
+        return page, len(rows) > first, key
 
     def all_runs(self, project_id: int, filters_json: Any) -> list[sqlite3.Row]:
         """Every live run matching a filter, paged internally (bulk mutations cover all matches)."""
         rows: list[sqlite3.Row] = []
         after = None
         while True:
-            page, more = self.list_runs(project_id, filters_json, None, MAX_PAGE, after)
-            rows += [row for row, _ in page]
+            page, more, key = self.list_runs(project_id, filters_json, None, MAX_PAGE, after)
+            rows += page
             if not more:
                 return rows
-            after = page[-1][1]
+            after = self.cursor(key, page[-1])
 
-    def _cursor(self, order: str, rank: Any, value: Any, run_id: int) -> str:
-        body = orjson.dumps([order, rank, value, run_id])
+    def cursor(self, order: str, row: sqlite3.Row) -> str:
+        """The signed, opaque position of a listed row (made only when a client asks for it)."""
+        body = orjson.dumps([order, row[filters.ORDER_RANK_ALIAS], row[filters.ORDER_VALUE_ALIAS], row["id"]])
         sig = hmac.new(self.secret.encode(), body, hashlib.sha256).digest()[:12]
         return base64.urlsafe_b64encode(sig + body).decode()
 
