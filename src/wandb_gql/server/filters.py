@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["FilterSyntaxError", "OrderSpec", "parse_filters", "where_sql", "order_sql"]
+__all__ = [
+    "FilterSyntaxError", "OrderSpec", "parse_filters", "where_sql", "order_sql",
+    "ORDER_RANK_ALIAS", "ORDER_VALUE_ALIAS",
+]
 
 
 class FilterSyntaxError(ValueError):
@@ -75,6 +78,7 @@ _MAX_PARAMS = 30000
 _RANK_MISSING, _RANK_NUMBER, _RANK_STRING = 0, 1, 2
 _RANK_OBJECT, _RANK_ARRAY, _RANK_BOOL = 3, 4, 5
 
+# Column names OrderSpec.select() gives a row's rank and value under, for the caller's cursor.
 ORDER_RANK_ALIAS = "order_rank"
 ORDER_VALUE_ALIAS = "order_value"
 
