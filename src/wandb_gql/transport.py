@@ -20,6 +20,7 @@ import orjson
 from gql import Client as GQLClient
 from gql import GraphQLRequest
 from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
 from graphql import ExecutionResult, parse
 
 from . import __version__, documents
@@ -233,6 +234,12 @@ class Transport:
                 error = e
             except WandbGQLError:
                 raise
+            except TransportQueryError as e:
+                # gql raises this for any 200 whose body holds `errors` (even when asked for the
+                # execution result): a GraphQL error with partial data, not a transport failure.
+                self.limit.succeeded()
+                result = ExecutionResult(data=e.data, errors=e.errors or [{"message": str(e)}])
+                break
             except Exception as e:  # gql internals: never let them escape
                 raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
             delay = self._delay(attempt, error, policy)

@@ -199,3 +199,13 @@ async def test_nested_config_keys_compile_to_wandbs_stored_path(server):
         by_json = await c.count_runs("demo/vision", filters={"config.optimizer.value.name": "adam"})
         everything = await c.count_runs("demo/vision")
     assert 0 < by_where == by_json < everything
+
+
+async def test_graphql_errors_keep_their_message_and_partial_data(server):
+    from wandb_gql import GraphQLError
+
+    async with client(server) as c:
+        with pytest.raises(GraphQLError) as info:
+            await c.count_runs("demo/vision", filters={"summary.loss": {"$lt": 1}})
+    assert "summary_metrics" in str(info.value) and str(info.value).startswith("ProjectRunCount: invalid filters")
+    assert info.value.data == {"project": None} and info.value.errors[0]["path"] == ["project", "runCount"]
