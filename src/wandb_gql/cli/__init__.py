@@ -40,6 +40,7 @@ def main_options(
 ) -> None:
     options.GLOBAL.update(base_url=base_url, api_key=api_key, entity=entity, local=local,
                           insecure=insecure, format=fmt, verbose=verbose)
+    options.setup_logging(verbose)
 
 
 def main() -> None:
