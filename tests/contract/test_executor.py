@@ -38,6 +38,15 @@ CASES = [
     ('{ project(name: "nope", entityName: "demo") { id } viewer { username entity } serverInfo { features { name } } }', {}),
     ('{ __schema { queryType { name } } __type(name: "Run") { fields { name } } }', {}),
     ('{ models(entityName: "demo", first: 2) { edges { node { name createdAt entity { name } } } } }', {}),
+    # a non-null field failing inside nested objects nulls the nearest nullable parent, once
+    ('{ a: project(name: "vision", entityName: "demo") { name runCount(filters: "{\\"summary.x\\": 1}") }'
+     ' b: project(name: "rl", entityName: "demo") { name runCount } }', {}),
+    ('{ project(name: "rl", entityName: "demo") { runs(first: 2) { edges { c: cursor node { n: name } }'
+     ' edges { node { state user { username } } } pageInfo { hasNextPage } } } }', {}),
+    ('{ viewer { teams { edges { node { name projects(first: 1) { edges { node { name } } } } } } } }', {}),
+    ('query Q($f: JSONString) { project(name: "rl", entityName: "demo") { runs(filters: $f, first: 2) {'
+     ' totalCount edges { node { ... on Run { name tags } ...F } } } } } fragment F on Run { state }',
+     {"f": "{\"$or\": 3}"}),
 ]
 
 

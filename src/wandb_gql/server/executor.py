@@ -22,7 +22,7 @@ try:
     from graphql.execution.executor import Executor
     from graphql.execution.values import get_argument_values
     from graphql.pyutils import Path
-    from graphql.type import GraphQLList, GraphQLNonNull, is_leaf_type
+    from graphql.type import GraphQLList, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 except ImportError:  # another graphql-core: serve with stock execution
     Executor = None  # type: ignore[assignment,misc]
 
@@ -38,6 +38,22 @@ class _Info:
 
 def _never_awaitable(_value: Any) -> bool:
     return False  # every resolver of the local server is synchronous
+
+
+_STOCK = object()  # "let graphql-core do this one"
+_LEAF, _OBJECT = 1, 2
+
+
+def _dict_getter(name: str) -> Any:
+    """graphql-core's default resolver, for the dict sources this server builds."""
+
+    def get(source: Any, _info: Any) -> Any:
+        if isinstance(source, dict):
+            value = source.get(name)
+            return _STOCK if callable(value) else value
+        return _STOCK
+
+    return get
 
 
 if Executor is not None:
@@ -61,31 +77,52 @@ if Executor is not None:
                                               position_context)
             info = _Info(self.context_value)
             out: dict[str, Any] = {}
-            for name, details, resolve, args, non_null, is_list, coerce in plan:
-                if resolve is not None:
+            for name, details, kind, resolve, args, non_null, is_list, target in plan:
+                if kind:
                     try:
                         value = resolve(source_value, info, **args)
-                        if value is None:
-                            if not non_null:
-                                out[name] = None
-                                continue
-                        elif is_list:
-                            value = [coerce(v) for v in value]
-                            if not any(v is None or v is Undefined for v in value):
-                                out[name] = value
-                                continue
-                        else:
-                            value = coerce(value)
-                            if value is not None and value is not Undefined:
-                                out[name] = value
-                                continue
                     except Exception:
-                        pass  # redone below, where graphql-core reports it properly
+                        value = _STOCK  # redone below, where graphql-core reports it properly
+                    if value is None:
+                        if not non_null:
+                            out[name] = None
+                            continue
+                    elif value is _STOCK:
+                        pass
+                    elif kind == _OBJECT:
+                        out[name] = self._object(*target, value, details, Path(path, name, parent_type.name),
+                                                 position_context)
+                        continue
+                    else:
+                        try:
+                            if is_list:
+                                value = [target(v) for v in value]
+                                if not any(v is None or v is Undefined for v in value):
+                                    out[name] = value
+                                    continue
+                            else:
+                                value = target(value)
+                                if value is not None and value is not Undefined:
+                                    out[name] = value
+                                    continue
+                        except Exception:
+                            pass
                 result = self.execute_field(parent_type, source_value, details,
                                             Path(path, name, parent_type.name), position_context)
                 if result is not Undefined:
                     out[name] = result
             return out
+
+        def _object(self, object_type: Any, field_type: Any, value: Any, details: Any, path: Any,
+                    position_context: Any) -> Any:
+            """A nested object, completed as graphql-core would, without its per-field detour."""
+            try:
+                return self.execute_fields(object_type, value, path,
+                                           self.collect_subfields(object_type, details)[0], position_context)
+            except Exception as raw:
+                # A non-null field inside failed: null here, or propagate further, exactly as stock.
+                self.handle_field_error(raw, field_type, details, path)
+                return None
 
         def _plan(self, parent_type: Any, grouped_field_set: Any) -> list[tuple] | None:
             plan: list[tuple] = []
@@ -100,13 +137,19 @@ if Executor is not None:
                 is_list = isinstance(inner, GraphQLList)
                 leaf = inner.of_type if is_list else inner
                 leaf = leaf.of_type if isinstance(leaf, GraphQLNonNull) else leaf
-                if field.resolve is None or len(details) != 1 or not is_leaf_type(leaf):
-                    plan.append((name, details, None, None, None, None, None))
+                resolve = field.resolve or _dict_getter(first.node.name.value)
+                if len(details) == 1 and is_leaf_type(leaf):
+                    mode, target = _LEAF, leaf.coerce_output_value
+                elif (len(details) == 1 and not is_list and isinstance(inner, GraphQLObjectType)
+                      and inner.is_type_of is None):
+                    mode, target = _OBJECT, (inner, field.type)
+                else:
+                    plan.append((name, details, 0, None, None, None, None, None))
                     continue
                 args = (get_argument_values(field, first.node, self.variable_values,
                                             first.fragment_variable_values, self.hide_suggestions)
                         if field.args or first.node.arguments else {})
-                plan.append((name, details, field.resolve, args, non_null, is_list, leaf.coerce_output_value))
+                plan.append((name, details, mode, resolve, args, non_null, is_list, target))
             return plan
 
 
