@@ -1,13 +1,15 @@
-"""A leaf-field fast path for graphql-core's executor: the local server's hot loop.
+"""A fast path through graphql-core's executor: the local server's hot loop.
 
 Listing 1,000 runs resolves ~17,000 leaf fields; graphql-core spends most of a request in its
 per-field machinery (resolve info, completion, awaitable checks) for fields that are plain column
 reads. FastExecutor plans each selection once per request (resolver, argument values, output
-coercion) and fills leaf fields of an object in one loop. Everything else — parsing, validation,
-variables, directives, fragments, nested objects, errors and null propagation — stays
-graphql-core's: a leaf that raises, is null where null is not allowed, or fails coercion is
-resolved again the stock way (resolvers here are pure reads), so responses are byte-identical
-(tests/contract/test_executor.py checks it). bench/README.md has the measured effect.
+coercion) and fills an object's leaf fields, and its single nested objects (an edge's node, a
+run's user), in one loop. Everything else — parsing, validation, variables, directives, fragments,
+lists of objects, errors and null propagation — stays graphql-core's: a field that raises, is null
+where null is not allowed, or fails coercion is resolved again the stock way (resolvers here are
+pure reads), and an error inside a nested object goes through graphql-core's own handler, so
+responses are byte-identical (tests/contract/test_executor.py checks it). bench/README.md has
+the measured effect.
 
 It overrides a method graphql-core marks private, so it is tied to graphql-core 3.3 (pinned);
 `executor_options()` returns {} (stock execution) if that API is not there.
