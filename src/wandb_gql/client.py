@@ -136,13 +136,18 @@ class Client:
                     if left is None or left > 0:
                         remaining = left
                         pending = fetch(after)
-                for edge in page["edges"]:
+                base_url = self.settings.base_url
+                for i, edge in enumerate(page["edges"]):
+                    if i % 50 == 0:
+                        # Yielding runs gives the event loop no turn: give it one now and then, so
+                        # the next page's request goes out and the server works while we parse.
+                        await asyncio.sleep(0)
                     node = edge["node"]
                     if node["id"] in seen:
                         continue
                     seen.add(node["id"])
-                    yield Run.model_validate({**node, "entity": entity, "project": project,
-                                              "base_url": self.settings.base_url})
+                    node["entity"], node["project"], node["base_url"] = entity, project, base_url
+                    yield Run.model_validate(node)
                     if limit is not None and len(seen) >= limit:
                         return
         finally:
