@@ -1,0 +1,83 @@
+"""Run every benchmark in one go against one server process and print a summary table.
+
+    cd /work/main && /work/venv/bin/python bench/run_all.py [--db PATH] [--repeat 5] [--json OUT]
+
+Order: data set (made once, reused), P6 (no server needed), then one `wbgql server` subprocess for
+P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import p1_list_runs  # noqa: E402
+import p4_raw_baseline  # noqa: E402
+import p6_help  # noqa: E402
+from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB)
+    parser.add_argument("--repeat", type=int, default=5, help="P4 rounds and P1 client runs (default 5)")
+    parser.add_argument("--help-repeat", type=int, default=10, help="P6 runs (default 10)")
+    parser.add_argument("--lazy-budget", type=float, default=300.0,
+                        help="P1 (b) runs in full if projected under this many seconds")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    import wandb
+
+    started = time.perf_counter()
+    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, wandb {wandb.__version__}, load average at start {_load()}", flush=True)
+    db = make_data(args.db)
+    p6 = p6_help.bench(args.help_repeat)
+    with server_process(db) as (base_url, api_key):
+        p4 = p4_raw_baseline.bench(base_url, api_key, repeat=args.repeat)
+        p1 = p1_list_runs.bench(base_url, api_key, lazy_budget=args.lazy_budget, client_repeat=args.repeat)
+
+    def ok(good: bool) -> str:
+        return "met" if good else "MISSED"
+
+    lazy_note = " (projected)" if p1["lazy_projected"] else ""
+    rows = [
+        ("P1 wandb-gql, 10k runs, 3 summary keys", f"{p1['client_s']:.3f} s", "",
+         f"CPU: client {p1['client_cpu']:.2f} s" + (f", server {p1['server_cpu']:.2f} s" if p1["server_cpu"] else "")),
+        (f"P1 wandb lazy (default){lazy_note}", f"{p1['lazy_s']:.1f} s", f"{p1['ratio_lazy']:.1f}x faster",
+         f">= 30x {ok(p1['ratio_lazy'] >= 30)}"),
+        ("P1 wandb lazy=False, per_page=50", f"{p1['full_s']:.1f} s", f"{p1['ratio_full']:.1f}x faster",
+         f">= 10x {ok(p1['ratio_full'] >= 10)}"),
+        ("P4 wandb-gql (median)", f"{p4['client_s']:.3f} s", "", f"client CPU {p4['cpu']['client']:.3f} s"),
+        ("P4 raw aiohttp+orjson, sequential", f"{p4['raw_seq_s']:.3f} s", f"{p4['ratio_seq']:.2f}x",
+         f"client CPU {p4['cpu']['raw_seq']:.3f} s"),
+        ("P4 raw aiohttp+orjson, pipelined", f"{p4['raw_pipe_s']:.3f} s", f"{p4['ratio_pipe']:.2f}x",
+         f"<= 1.2x {ok(p4['ratio'] <= 1.2)} (vs faster raw)"),
+        ("P6 wbgql --help (median)", f"{p6['help_s']:.3f} s", "", f"<= 0.25 s {ok(p6['help_s'] <= 0.25)}"),
+        ("P6 wbgql --help, PYTHONDONTWRITEBYTECODE=1", f"{p6['help_nopyc_s']:.3f} s", "", ""),
+        ("P6 python -c pass (floor)", f"{p6['python_s']:.3f} s", "", ""),
+    ]
+    widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
+    print()
+    for row in [("benchmark", "time", "ratio", "target / notes"), tuple("-" * w for w in widths), *rows]:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
+    if args.json:
+        p4.pop("times", None)
+        args.json.write_text(json.dumps({"p1": p1, "p4": p4, "p6": p6}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
