@@ -32,6 +32,13 @@ class _Unset(enum.Enum):
 UNSET = _Unset.UNSET  # "leave this field alone", distinct from None
 MAX_PAGE = 1000
 _ID_BATCH = 500
+# Run fields a listing may leave out (ProjectRuns' $with<Field> flags); id and name always come.
+OPTIONAL_FIELDS = {
+    "display_name": "withDisplayName", "state": "withState", "tags": "withTags", "group": "withGroup",
+    "job_type": "withJobType", "sweep_name": "withSweepName", "notes": "withNotes",
+    "created_at": "withCreatedAt", "heartbeat_at": "withHeartbeatAt", "updated_at": "withUpdatedAt",
+    "history_line_count": "withHistoryLineCount", "user": "withUser",
+}
 
 
 def resolve_filters(filters: dict[str, Any] | str | None = None, where: str | None = None) -> dict[str, Any]:
@@ -43,6 +50,18 @@ def resolve_filters(filters: dict[str, Any] | str | None = None, where: str | No
     if filters is not None:
         return where_language.validate_filters(filters)
     return {}
+
+
+def _field_flags(fields: Iterable[str] | None) -> dict[str, bool]:
+    """ProjectRuns' include flags for the requested Run fields (None = all of them)."""
+    if fields is None:
+        return {}
+    wanted = set(fields) - {"id", "name"}
+    unknown = wanted - set(OPTIONAL_FIELDS)
+    if unknown:
+        raise UsageError(f"unknown run field(s) {sorted(unknown)}: choose from id, name, "
+                         f"{', '.join(OPTIONAL_FIELDS)} (config and summary: use config_keys/summary_keys)")
+    return {flag: name in wanted for name, flag in OPTIONAL_FIELDS.items()}
 
 
 def _keys(keys: Sequence[str] | str | bool | None) -> tuple[bool, list[str] | None]:
@@ -94,12 +113,16 @@ class Client:
     # -- reading -----------------------------------------------------------------------------
     async def runs(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
                    order: str = "+created_at", config_keys: Sequence[str] | str | bool | None = None,
-                   summary_keys: Sequence[str] | str | bool | None = None, per_page: int = MAX_PAGE,
+                   summary_keys: Sequence[str] | str | bool | None = None,
+                   fields: Iterable[str] | None = None, per_page: int = MAX_PAGE,
                    limit: int | None = None) -> AsyncIterator[Run]:
         """Every run matching the filter, in order, fetched in large pages (the next page is
-        requested while the current one is consumed). Duplicate ids are dropped; a cursor that
+        requested while the current one is consumed). Only what is asked travels: config and
+        summary keys by `config_keys`/`summary_keys` (None: none, True: all), the other fields by
+        `fields` (snake_case Run field names; None: all). Duplicate ids are dropped; a cursor that
         does not advance is an error, not an endless loop."""
         query = resolve_filters(filters, where)
+        flags = _field_flags(fields)
         if not 1 <= per_page <= MAX_PAGE:
             raise UsageError(f"per_page must be between 1 and {MAX_PAGE}, not {per_page}")
         if limit is not None and limit < 0:
@@ -109,7 +132,7 @@ class Client:
         with_summary, summary = _keys(summary_keys)
         variables = {"entity": entity, "project": project, "filters": orjson.dumps(query).decode(),
                      "order": order, "withConfig": with_config, "configKeys": config,
-                     "withSummary": with_summary, "summaryKeys": summary}
+                     "withSummary": with_summary, "summaryKeys": summary, **flags}
         remaining = limit
 
         def fetch(after: str | None) -> asyncio.Task:
@@ -183,7 +206,7 @@ class Client:
         found: dict[str, Run] = {}
         for start in range(0, len(ids), _ID_BATCH):
             batch = list(ids[start:start + _ID_BATCH])
-            async for run in self.runs(f"{entity}/{project}", filters={"name": {"$in": batch}}):
+            async for run in self.runs(f"{entity}/{project}", filters={"name": {"$in": batch}}, fields=()):
                 found[run.name] = run
         return found
 
@@ -208,7 +231,7 @@ class Client:
                 run = await self.run(f"{entity}/{project}/{run_id}")
                 fields: dict[str, Any] = {"id": run.id, **plain}
                 if add_tags or remove_tags:
-                    tags = [t for t in run.tags if t not in remove_tags]
+                    tags = [t for t in run.tags or [] if t not in remove_tags]
                     fields["tags"] = tags + [t for t in add_tags if t not in tags]
                 if config is not UNSET:
                     stored = orjson.loads(run.config_json or "{}")

@@ -48,7 +48,7 @@ class Run(BaseModel):
     name: str
     display_name: Optional[str] = Field(None, alias="displayName")
     state: Optional[str] = None
-    tags: list[str] = Field(default_factory=list)
+    tags: Optional[list[str]] = None
     group: Optional[str] = None
     job_type: Optional[str] = Field(None, alias="jobType")
     sweep_name: Optional[str] = Field(None, alias="sweepName")
@@ -90,16 +90,10 @@ class Run(BaseModel):
         return f"{app}/{self.entity}/{self.project}/runs/{self.name}"
 
     def to_wire(self) -> dict[str, Any]:
-        """The run as JSON with GraphQL's names (what --format json prints)."""
-        out: dict[str, Any] = {
-            "id": self.id, "name": self.name, "displayName": self.display_name, "state": self.state,
-            "tags": self.tags, "group": self.group, "jobType": self.job_type, "sweepName": self.sweep_name,
-            "notes": self.notes, "createdAt": self.created_at, "heartbeatAt": self.heartbeat_at,
-            "updatedAt": self.updated_at, "historyLineCount": self.history_line_count, "user": self.user,
-            "path": self.path,
-        }
-        if self.description is not None:
-            out["description"] = self.description
+        """The run as JSON with GraphQL's names (what --format json prints): what was fetched."""
+        present = self.model_fields_set
+        out = {wire: getattr(self, attr) for attr, wire in _WIRE_NAMES if attr in present}
+        out["path"] = self.path
         if self.config_json is not None:
             out["config"] = self.config
         if self.summary_json is not None:
@@ -107,6 +101,10 @@ class Run(BaseModel):
         if self.system_metrics_json is not None:
             out["systemMetrics"] = self.system_metrics
         return out
+
+
+_WIRE_NAMES = [(name, field.alias or name) for name, field in Run.model_fields.items()
+               if name not in ("config_json", "summary_json", "system_metrics_json", "entity", "project", "base_url")]
 
 
 class Outcome(BaseModel):

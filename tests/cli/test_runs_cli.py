@@ -602,10 +602,10 @@ def test_jsonl_streams_as_pages_arrive(mutable_server):
     finally:
         proc.kill()
         caller.faults({})
-    assert first["name"] == "vi000000"
-    assert still_running, "the first run should be printed before the last page arrives"
     assert proc.returncode == 0, err
-    assert len(parse_jsonl(rest)) == 1199
+    assert first["name"] == "vi000000", (first, err)
+    assert still_running, f"the first run should be printed before the last page arrives; stderr: {err}"
+    assert len(parse_jsonl(rest)) == 1199, err
 
 
 def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(server, tmp_path):

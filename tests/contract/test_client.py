@@ -209,3 +209,21 @@ async def test_graphql_errors_keep_their_message_and_partial_data(server):
             await c.count_runs("demo/vision", filters={"summary.loss": {"$lt": 1}})
     assert "summary_metrics" in str(info.value) and str(info.value).startswith("ProjectRunCount: invalid filters")
     assert info.value.data == {"project": None} and info.value.errors[0]["path"] == ["project", "runCount"]
+
+
+async def test_fields_leave_out_what_is_not_needed(server, recorder):
+    async with Client(recorder.base_url, server.api_key) as c:
+        full = [r async for r in c.runs("demo/rl")]
+        slim = [r async for r in c.runs("demo/rl", fields=["state", "tags"])]
+        ids = [r async for r in c.runs("demo/rl", fields=())]
+        with pytest.raises(UsageError, match="unknown run field"):
+            [r async for r in c.runs("demo/rl", fields=["colour"])]
+    assert len(recorder.requests) == 3  # the bad field was refused before sending
+    flags = recorder.requests[1]["variables"]
+    assert flags["withState"] and flags["withTags"] and not flags["withUser"] and not flags["withDisplayName"]
+    assert not any(v for k, v in recorder.requests[2]["variables"].items() if k.startswith("with"))
+    assert recorder.response_bytes[0] > recorder.response_bytes[1] > recorder.response_bytes[2]
+    assert [r.name for r in full] == [r.name for r in slim] == [r.name for r in ids]
+    assert set(slim[0].to_wire()) == {"id", "name", "state", "tags", "path"}
+    assert set(ids[0].to_wire()) == {"id", "name", "path"} and ids[0].state is None
+    assert full[0].to_wire()["user"] and full[0].state
