@@ -16,11 +16,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Client": "client", "UNSET": "client", "resolve_filters": "client",
+    "Client": "client", "UNSET": "client",
     "SyncClient": "sync",
     "Settings": "settings",
     "Run": "models", "Outcome": "models",
-    "compile_where": "filters", "validate_filters": "filters", "lint": "filters",
+    "compile_where": "filters", "validate_filters": "filters", "lint": "filters", "resolve_filters": "filters",
     "WandbGQLError": "errors", "UsageError": "errors", "ConfigError": "errors", "FilterError": "errors",
     "TransportError": "errors", "HTTPError": "errors", "AuthError": "errors", "NotFoundError": "errors",
     "RateLimitError": "errors", "ServerError": "errors", "GraphQLError": "errors", "PlanError": "errors",

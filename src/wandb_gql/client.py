@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 
 import orjson
 
-from . import filters as where_language
+from .filters import resolve_filters
 from .errors import GraphQLError, NotFoundError, TransportError, UsageError, WandbGQLError
 from .models import Outcome, Run, parse_path
 from .settings import Settings
@@ -39,17 +39,6 @@ OPTIONAL_FIELDS = {
     "created_at": "withCreatedAt", "heartbeat_at": "withHeartbeatAt", "updated_at": "withUpdatedAt",
     "history_line_count": "withHistoryLineCount", "user": "withUser",
 }
-
-
-def resolve_filters(filters: dict[str, Any] | str | None = None, where: str | None = None) -> dict[str, Any]:
-    """The filter JSON to send: compiled from `where`, or checked raw `filters`, or {}."""
-    if filters is not None and where is not None:
-        raise UsageError("pass either filters (JSON) or where (expression), not both")
-    if where is not None:
-        return where_language.compile_where(where)
-    if filters is not None:
-        return where_language.validate_filters(filters)
-    return {}
 
 
 def _field_flags(fields: Iterable[str] | None) -> dict[str, bool]:
@@ -299,4 +288,4 @@ class Client:
         return outcomes
 
 
-__all__ = ["Client", "UNSET", "resolve_filters", "WandbGQLError"]
+__all__ = ["Client", "UNSET", "OPTIONAL_FIELDS"]

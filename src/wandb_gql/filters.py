@@ -699,3 +699,16 @@ def _matches_all(node: Any) -> str | None:
         else:
             return None
     return reasons[0]
+
+
+def resolve_filters(filters: dict[str, Any] | str | None = None, where: str | None = None) -> dict[str, Any]:
+    """The filter JSON to send: compiled from `where`, or checked raw `filters`, or {}."""
+    from .errors import UsageError
+
+    if filters is not None and where is not None:
+        raise UsageError("give either filters (JSON, --filters) or where (an expression, --where), not both")
+    if where is not None:
+        return compile_where(where)
+    if filters is not None:
+        return validate_filters(filters)
+    return {}

@@ -80,26 +80,13 @@ def _run(work: Callable[[Any], Awaitable[Optional[int]]]) -> None:
         raise SystemExit(code)
 
 
-def _compile(filters: Optional[str], where: Optional[str]) -> dict[str, Any]:
-    """What `client.resolve_filters` does, without importing the client (gql, aiohttp): bad
-    input is reported at once."""
-    from ..errors import UsageError
-    from ..filters import compile_where, validate_filters
-
-    if filters is not None and where is not None:
-        raise UsageError("--filters and --where are mutually exclusive: give one of them")
-    if where is not None:
-        return compile_where(where)
-    return validate_filters(filters) if filters is not None else {}
-
-
 def _filter(filters: Optional[str], where: Optional[str], *, destructive: bool = False,
             all_runs: bool = False) -> dict[str, Any]:
     """Compile/check the filter before anything is sent; print lint warnings on stderr."""
     from ..errors import UsageError
-    from ..filters import lint
+    from ..filters import lint, resolve_filters
 
-    query = _compile(filters, where)
+    query = resolve_filters(filters, where)
     if query or not destructive:
         warnings = lint(query, destructive=destructive and not all_runs, expression=where)
         for warning in warnings:
@@ -375,10 +362,10 @@ def explain(
     fmt: Optional[Format] = _FORMAT,
 ) -> None:
     """Show the filter JSON that will be sent, its lint warnings, and how many runs it matches."""
-    from ..filters import lint
+    from ..filters import lint, resolve_filters
 
     with _errors():
-        query = _compile(filters, where)
+        query = resolve_filters(filters, where)
         warnings = lint(query, destructive=destructive, expression=where)
         out = _fmt(fmt)
 
