@@ -256,10 +256,21 @@ class Client:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
-    async def restore_runs(self, path: str, ids: Iterable[str]) -> list[Outcome]:
-        """Undelete the given runs: W&B's undeleteRuns with a filter pinned to these ids, batched,
-        then checked: each id ends restored, unchanged (was not deleted), not_found or failed."""
+    async def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
+                           filters: dict[str, Any] | str | None = None, where: str | None = None,
+                           every: bool = False) -> list[Outcome]:
+        """Undelete runs with W&B's undeleteRuns (it restores by filter only).
+
+        By ids (the safe way: the ids of a delete's outcomes or its ledger): the filter is pinned
+        to those ids, batched, and each id ends restored, unchanged (was not deleted), not_found
+        or failed. By filter (deleted runs cannot be listed, so they cannot be resolved first):
+        the live runs matching it are compared before and after, and every run that appeared is
+        reported restored. An empty filter restores every deleted run, so it needs every=True."""
         entity, project = await self._project(path)
+        if ids is None:
+            return await self._restore_matching(entity, project, resolve_filters(filters, where), every)
+        if filters is not None or where is not None:
+            raise UsageError("restore either ids or a filter, not both")
         ids = list(dict.fromkeys(ids))
         before = await self._live(entity, project, ids)
         todo = [i for i in ids if i not in before]
@@ -267,9 +278,7 @@ class Client:
 
         async def batch(chunk: list[str]) -> None:
             try:
-                await self.transport.execute("UndeleteRuns", {
-                    "entity": entity, "project": project,
-                    "filters": orjson.dumps({"name": {"$in": chunk}}).decode()}, IDEMPOTENT)
+                await self._undelete(entity, project, {"name": {"$in": chunk}})
             except (GraphQLError, TransportError) as e:
                 failed.update({i: str(e) for i in chunk})
 
@@ -286,6 +295,23 @@ class Client:
             else:
                 outcomes.append(Outcome(run_id=run_id, status="not_found"))
         return outcomes
+
+    async def _restore_matching(self, entity: str, project: str, query: dict[str, Any],
+                                every: bool) -> list[Outcome]:
+        if not query and not every:
+            raise UsageError("restoring by an empty filter would restore every deleted run",
+                             hint="give a filter, or every=True (--all) if that is what you mean")
+
+        async def live() -> set[str]:
+            return {run.name async for run in self.runs(f"{entity}/{project}", filters=query, fields=())}
+
+        before = await live()
+        await self._undelete(entity, project, query)
+        return [Outcome(run_id=name, status="restored") for name in sorted(await live() - before)]
+
+    async def _undelete(self, entity: str, project: str, query: dict[str, Any]) -> None:
+        await self.transport.execute("UndeleteRuns", {
+            "entity": entity, "project": project, "filters": orjson.dumps(query).decode()}, IDEMPOTENT)
 
 
 __all__ = ["Client", "UNSET", "OPTIONAL_FIELDS"]

@@ -646,3 +646,22 @@ def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(server, tmp_path):
     assert len(rows) == 1200  # every row in the file, none diverted to the terminal
     terminal = b"".join(chunks).decode(errors="replace")
     assert "fetching runs" in terminal and "vi000000" not in terminal
+
+
+def test_restore_by_filter_reports_what_came_back(wbgql, mutable_server):
+    where = "state = killed"
+    before = count(wbgql, mutable_server, "demo/nlp")
+    ids = sorted(r["name"] for r in json.loads(wbgql.remote(mutable_server, "-f", "json", "runs", "list", "demo/nlp",
+                                                             "--where", where).stdout))
+    assert ids
+    assert wbgql.remote(mutable_server, "runs", "delete", "demo/nlp", "--where", where, "--yes").exit_code == 0
+    dry = wbgql.remote(mutable_server, "runs", "restore", "demo/nlp", "--where", where, "--dry-run")
+    assert dry.exit_code == 0 and "restore the deleted runs in demo/nlp matching" in dry.stderr, dry
+    assert count(wbgql, mutable_server, "demo/nlp") == before - len(ids)
+    refused = wbgql.remote(mutable_server, "runs", "restore", "demo/nlp", "--where", "name exists", "--yes")
+    assert refused.exit_code == 2, refused  # matches every run: needs --all
+    out = wbgql.remote(mutable_server, "-f", "json", "runs", "restore", "demo/nlp", "--where", where, "--yes")
+    assert out.exit_code == 0, out
+    assert sorted(o["runId"] for o in json.loads(out.stdout)) == ids
+    assert {o["status"] for o in json.loads(out.stdout)} == {"restored"}
+    assert count(wbgql, mutable_server, "demo/nlp") == before

@@ -227,3 +227,21 @@ async def test_fields_leave_out_what_is_not_needed(server, recorder):
     assert set(slim[0].to_wire()) == {"id", "name", "state", "tags", "path"}
     assert set(ids[0].to_wire()) == {"id", "name", "path"} and ids[0].state is None
     assert full[0].to_wire()["user"] and full[0].state
+
+
+async def test_restore_by_filter(fresh_server):
+    api = Caller(fresh_server)
+    for name, tag in (("a", "x"), ("b", "x"), ("c", "y")):
+        api.ok('mutation U($n: String, $t: [String]) { upsertBucket(input: {modelName: "p", name: $n, tags: $t})'
+               ' { inserted } }', {"n": name, "t": [tag]})
+    async with client(fresh_server) as c:
+        await c.delete_runs("local/p", ["a", "b", "c"])
+        with pytest.raises(UsageError, match="every deleted run"):
+            await c.restore_runs("local/p", filters={})
+        with pytest.raises(UsageError, match="not both"):
+            await c.restore_runs("local/p", ["a"], where="tags has x")
+        out = await c.restore_runs("local/p", where="tags has x")
+        assert [(o.run_id, o.status) for o in out] == [("a", "restored"), ("b", "restored")]
+        assert await c.count_runs("local/p") == 2
+        out = await c.restore_runs("local/p", filters={}, every=True)
+        assert [(o.run_id, o.status) for o in out] == [("c", "restored")]

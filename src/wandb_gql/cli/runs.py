@@ -466,7 +466,7 @@ async def _targets(client: Any, path: str, ids: Optional[List[str]],
         return full, list(dict.fromkeys(ids)), "given ids"
     found: list[str] = []
     with _progress("resolving the filter to run ids") as tick:
-        async for run in client.runs(full, filters=query):
+        async for run in client.runs(full, filters=query, fields=()):
             found.append(run.name)
             tick(1)
     how = f"filter {_dumps(query)}" if query else "--all: every run"
@@ -611,25 +611,40 @@ def delete_runs(
 @runs_app.command("restore")
 def restore_runs(
     path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    ids: List[str] = typer.Option(..., "--id", metavar="RUN_ID",
-                                  help="A deleted run's id (repeatable; deleted runs cannot be listed)."),
+    ids: Optional[List[str]] = typer.Option(None, "--id", metavar="RUN_ID",
+                                            help="A deleted run's id (repeatable): the precise way."),
+    filters: Optional[str] = _FILTERS,
+    where: Optional[str] = _WHERE,
+    all_runs: bool = typer.Option(False, "--all", help="Restore every deleted run of the project."),
     yes: bool = _YES,
     dry_run: bool = _DRY,
     fmt: Optional[Format] = _FORMAT,
 ) -> None:
-    """Restore soft-deleted runs by id."""
+    """Restore soft-deleted runs, by id or by filter (W&B's undeleteRuns)."""
     with _errors():
         out = _fmt(fmt)
+        query = _selection(ids, filters, where, all_runs, "restore")
 
         async def work(client: Any) -> int:
-            full, targets, how = await _targets(client, path, ids, {})
-            _plan("restore", full, targets, how, [])
+            if ids:
+                full, targets, how = await _targets(client, path, ids, {})
+                _plan("restore", full, targets, how, [])
+            else:
+                entity, project = await client._project(path)
+                full = f"{entity}/{project}"
+                how = f"filter {_dumps(query)}" if query else "--all: every deleted run"
+                # Deleted runs cannot be listed: which ones come back is known only afterwards.
+                sys.stderr.write(f"plan: restore the deleted runs in {full} matching {how}\n"
+                                 "  (W&B restores by filter; the restored ids are listed afterwards)\n")
             if dry_run:
                 sys.stderr.write("dry run: nothing changed\n")
                 return 0
-            _confirm(f"restore {len(targets)} run(s)?", yes)
-            with _progress(f"restoring {len(targets)} run(s)"):
-                results = await client.restore_runs(full, targets)
+            _confirm(f"restore {len(targets)} run(s)?" if ids else "restore the matching deleted runs?", yes)
+            with _progress("restoring"):
+                if ids:
+                    results = await client.restore_runs(full, targets)
+                else:
+                    results = await client.restore_runs(full, filters=query, every=all_runs)
             return _outcomes(results, out, "restore")
 
         _run(work)
