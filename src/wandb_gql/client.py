@@ -88,7 +88,8 @@ class Client:
             raise NotFoundError("the server knows no user for this API key", status=200)
         return viewer
 
-    async def _project(self, path: str) -> tuple[str, str]:
+    async def project_path(self, path: str) -> tuple[str, str]:
+        """(entity, project) of "entity/project" or "project" (entity: the setting, else the viewer's)."""
         if self._entity is None and path.strip("/").count("/") == 0:
             self._entity = (await self.viewer())["entity"]
         entity, project = parse_path(path, 2, "project", self._entity)
@@ -116,7 +117,7 @@ class Client:
             raise UsageError(f"per_page must be between 1 and {MAX_PAGE}, not {per_page}")
         if limit is not None and limit < 0:
             raise UsageError(f"limit must be 0 or more, not {limit}")
-        entity, project = await self._project(path)
+        entity, project = await self.project_path(path)
         with_config, config = _keys(config_keys)
         with_summary, summary = _keys(summary_keys)
         variables = {"entity": entity, "project": project, "filters": orjson.dumps(query).decode(),
@@ -169,7 +170,7 @@ class Client:
     async def count_runs(self, path: str, filters: dict[str, Any] | str | None = None,
                          where: str | None = None) -> int:
         query = resolve_filters(filters, where)
-        entity, project = await self._project(path)
+        entity, project = await self.project_path(path)
         data = await self.transport.execute("ProjectRunCount", {
             "entity": entity, "project": project, "filters": orjson.dumps(query).decode()})
         if data.get("project") is None:
@@ -205,7 +206,7 @@ class Client:
                           remove_tags: Sequence[str] = (), config: Any = UNSET,
                           summary: Any = UNSET) -> list[Outcome]:
         """Change only the given fields of each run. config/summary are merged into what is there."""
-        entity, project = await self._project(path)
+        entity, project = await self.project_path(path)
         ids = list(dict.fromkeys(ids))
         for label, value in (("config", config), ("summary", summary)):
             if value is not UNSET and not isinstance(value, dict):
@@ -239,7 +240,7 @@ class Client:
 
     async def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False) -> list[Outcome]:
         """Soft-delete the given runs (restorable within the server's retention period)."""
-        entity, project = await self._project(path)
+        entity, project = await self.project_path(path)
         ids = list(dict.fromkeys(ids))
         live = await self._live(entity, project, ids)
 
@@ -266,7 +267,7 @@ class Client:
         or failed. By filter (deleted runs cannot be listed, so they cannot be resolved first):
         the live runs matching it are compared before and after, and every run that appeared is
         reported restored. An empty filter restores every deleted run, so it needs every=True."""
-        entity, project = await self._project(path)
+        entity, project = await self.project_path(path)
         if ids is None:
             return await self._restore_matching(entity, project, resolve_filters(filters, where), every)
         if filters is not None or where is not None:

@@ -460,7 +460,7 @@ async def _targets(client: Any, path: str, ids: Optional[List[str]],
                    query: dict[str, Any]) -> tuple[str, list[str], str]:
     """(ENTITY/PROJECT, the run ids to act on, how they were chosen): explicit ids, or the
     filter resolved to ids now, so the mutation acts on exactly what the plan showed."""
-    entity, project = await client._project(path)
+    entity, project = await client.project_path(path)
     full = f"{entity}/{project}"
     if ids:
         return full, list(dict.fromkeys(ids)), "given ids"
@@ -630,7 +630,7 @@ def restore_runs(
                 full, targets, how = await _targets(client, path, ids, {})
                 _plan("restore", full, targets, how, [])
             else:
-                entity, project = await client._project(path)
+                entity, project = await client.project_path(path)
                 full = f"{entity}/{project}"
                 how = f"filter {_dumps(query)}" if query else "--all: every deleted run"
                 # Deleted runs cannot be listed: which ones come back is known only afterwards.
