@@ -595,7 +595,7 @@ def delete_runs(
                 return 0
             details = ["soft delete (restorable with 'wbgql runs restore' until the retention period ends)"]
             if delete_artifacts:
-                details.append("and delete their artifacts")
+                details.append("and delete their artifacts PERMANENTLY (restoring the runs will not bring them back)")
             _plan("delete", full, targets, how, details)
             if dry_run:
                 sys.stderr.write("dry run: nothing changed\n")
