@@ -78,8 +78,18 @@ class Server:
         self.retention = retention
         self.faults = faults or Faults()
         self.schema = executable_schema()
+        self._check_documents()
         self._ephemeral = {k: store.default_user for k in ephemeral_keys}
         self._documents: OrderedDict[str, Any] = OrderedDict()
+
+    def _check_documents(self) -> None:
+        """The client's documents must be valid here: checked once at start, never per request."""
+        from .. import documents
+
+        for name, text in documents.documents().items():
+            errors = validate(self.schema, parse(text))
+            if errors:
+                raise RuntimeError(f"queries/ document {name} does not fit schema.graphql: {errors[0].message}")
 
     def viewer_for(self, request: web.Request) -> Viewer | None:
         header = request.headers.get("Authorization", "")
