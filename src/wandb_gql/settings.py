@@ -59,6 +59,9 @@ class Settings:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"invalid base URL {base!r}", hint="use http(s)://host[:port], e.g. https://api.wandb.ai")
+        if parts.hostname in ("wandb.ai", "www.wandb.ai"):
+            raise ConfigError(f"{base} is W&B's web app, not its API",
+                              hint="use https://api.wandb.ai (or your server's API URL)")
         key = api_key or env.get("WANDB_API_KEY") or _netrc_key(parts.netloc)
         if not key:
             raise ConfigError(

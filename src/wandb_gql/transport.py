@@ -136,8 +136,10 @@ class _WireTransport(AIOHTTPTransport):
         token = base64.b64encode(f"api:{settings.api_key}".encode()).decode()
         super().__init__(
             url=settings.graphql_url,
+            # Use-Admin-Privileges: as W&B's own public client sends; the backend gates
+            # admin-wide access (other users' runs) on it.
             headers={"Authorization": f"Basic {token}", "Content-Type": "application/json",
-                     "User-Agent": f"wandb-gql/{__version__}"},
+                     "User-Agent": f"wandb-gql/{__version__}", "Use-Admin-Privileges": "true"},
             json_serialize=lambda v: orjson.dumps(v).decode(),
             json_deserialize=orjson.loads,
             client_session_args={

@@ -63,6 +63,7 @@ def test_loopback_http_and_https_are_fine(url):
 
 @pytest.mark.parametrize("kwargs,phrase", [
     ({"base_url": "ftp://x"}, "invalid base URL"),
+    ({"base_url": "https://wandb.ai"}, "web app, not its API"),
     ({"base_url": "https://x", "timeout": 0}, "timeout"),
 ])
 def test_bad_settings(kwargs, phrase):
