@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 import orjson
 
 from .filters import resolve_filters
-from .errors import GraphQLError, NotFoundError, TransportError, UsageError, WandbGQLError
+from .errors import GraphQLError, NotFoundError, TransportError, UsageError
 from .models import Outcome, Run, parse_path
 from .settings import Settings
 from .transport import IDEMPOTENT, READ, Transport

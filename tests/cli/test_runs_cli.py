@@ -9,15 +9,12 @@ import io
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-
-from wandb_gql.server.local import LocalServer
 
 from .conftest import parse_jsonl, requests_seen, run_process
 
@@ -534,31 +531,16 @@ def _import_report(args: list[str], env: dict[str, str]) -> set[str]:
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
-def test_help_is_fast_and_imports_nothing_heavy(tmp_path):
-    # As an installed package is: byte-compiled (kept out of the source tree with a cache prefix).
+def test_help_imports_nothing_heavy(tmp_path):
+    # What keeps `wbgql --help` fast, checked deterministically; its time is measured in bench/ (P6).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
-    modules = _import_report(["--help"], env)  # also warms the byte-code cache
+    modules = _import_report(["--help"], env)
     assert "wandb_gql.cli.runs" in modules
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == [], heavy
     assert not {m for m in _import_report(["runs", "list", "--help"], env) if m.split(".")[0] in
                 ("aiohttp", "gql", "graphql", "orjson", "rich")}
-    wbgql = os.path.join(os.path.dirname(sys.executable), "wbgql")
-    # Best of 3 wall-clock runs. The machine may be busy with other work: if the best of 3 is
-    # over, keep sampling (at most 10 runs in all) - the best run is the cost of the code itself.
-    walls, cpus = [], []
-    while len(walls) < 3 or (min(walls) > 0.25 and len(walls) < 10):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        proc = subprocess.run([wbgql, "--help"], capture_output=True, text=True, env=env)
-        walls.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        assert proc.returncode == 0 and "runs" in proc.stdout
-    print(f"wbgql --help: best {min(walls):.3f} s wall, {min(cpus):.3f} s cpu; "
-          f"wall {[round(t, 3) for t in walls]}")
-    assert min(walls) <= 0.25, walls
 
 
 def test_help_lists_the_commands(wbgql):

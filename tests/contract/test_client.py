@@ -4,7 +4,6 @@ injected faults, auth, per-id outcomes, the key kept out of every message and lo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import pytest

@@ -13,7 +13,7 @@ import warnings
 import pytest
 from graphql import (GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType, build_schema,
                      parse)
-from graphql.language import FieldDefinitionNode, InputValueDefinitionNode
+from graphql.language import FieldDefinitionNode
 
 from tests.conftest import REFERENCE
 from wandb_gql import documents
