@@ -20,7 +20,7 @@ from graphql import GraphQLSchema, build_schema
 from .. import documents
 from . import history
 from .jsonutil import loads_lenient
-from .store import MAX_PAGE, BadInput, Store, Viewer, storage_id
+from .store import BadInput, Store, Viewer, page_size, storage_id
 
 
 @dataclass
@@ -106,17 +106,10 @@ def _from_opaque(kind: str, cursor: str | None) -> int:
     raise BadInput("invalid cursor: pass back an endCursor exactly as returned")
 
 
-def _page_size(first: int | None, default: int = 50) -> int:
-    first = default if first is None else first
-    if first < 0 or first > MAX_PAGE:
-        raise BadInput(f"first must be between 0 and {MAX_PAGE} (got {first}); page with after")
-    return first
-
-
 def resolve_models(_root: Any, info: Any, entityName: str | None = None, after: str | None = None,
                    first: int | None = None) -> dict[str, Any]:
     # W&B's legacy root name for listing projects; the SDK's GetProjects needs it non-null.
-    rows, more = _ctx(info).store.projects(entityName, _page_size(first), _from_opaque("Project", after))
+    rows, more = _ctx(info).store.projects(entityName, page_size(first), _from_opaque("Project", after))
     edges = [{"cursor": _opaque("Project", r["id"]), "node": r} for r in rows]
     return {"edges": edges, "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
                                          "startCursor": edges[0]["cursor"] if edges else None,
@@ -308,7 +301,7 @@ def _run_files(row: sqlite3.Row, info: Any, names: list[str | None] | None = Non
     if pattern:
         sql += " AND name LIKE ?"
         params.append(pattern)
-    size = _page_size(first)
+    size = page_size(first)
     rows = ctx.store.conn.execute(sql + " ORDER BY id LIMIT ?", (*params, size + 1)).fetchall()
     edges = [{"cursor": _opaque("File", r["id"]), "node": file_node(ctx, r)} for r in rows[:size]]
     return {"edges": edges, "totalCount": len(edges), "uploadHeaders": [],
@@ -403,10 +396,6 @@ def resolve_mark_run_files_uploaded(_root: Any, info: Any, input: dict[str, Any]
 
 
 # -- wiring ----------------------------------------------------------------------------------
-def _dict_get(key: str) -> Callable[[Any, Any], Any]:
-    return lambda source, _info: source.get(key) if isinstance(source, dict) else None
-
-
 def executable_schema() -> GraphQLSchema:
     schema = build_schema(documents.schema_text())
     types = schema.type_map

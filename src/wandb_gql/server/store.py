@@ -45,6 +45,14 @@ def decode_storage_id(value: str, kind: str) -> list[str]:
     return rest.split(":")
 
 
+def page_size(first: int | None) -> int:
+    """A connection's `first`, defaulted and capped; the cap is stated when exceeded."""
+    first = DEFAULT_PAGE if first is None else first
+    if first < 0 or first > MAX_PAGE:
+        raise BadInput(f"first must be between 0 and {MAX_PAGE} (got {first}); page with after")
+    return first
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -203,9 +211,7 @@ class Store:
     def list_runs(self, project_id: int, filters_json: Any, order: str | None, first: int | None,
                   after: str | None) -> tuple[list[sqlite3.Row], bool, str]:
         """One page of live runs, whether more follow, and the order key their cursors carry."""
-        first = DEFAULT_PAGE if first is None else first
-        if first < 0 or first > MAX_PAGE:
-            raise BadInput(f"first must be between 0 and {MAX_PAGE} (got {first}); page with after")
+        first = page_size(first)
         where, params = self._filtered(filters_json)
         try:
             spec = filters.order_sql(order)
