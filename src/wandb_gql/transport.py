@@ -109,10 +109,15 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+def _messages(errors: list[Any]) -> str:
+    """The first few GraphQL error messages, on one line."""
+    return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[:3])
+
+
 def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: str) -> HTTPError:
     errors = body.get("errors") if isinstance(body, dict) else None
     errors = errors if isinstance(errors, list) else []
-    detail = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[:3])
+    detail = _messages(errors)
     detail = redact(detail or (body if isinstance(body, str) else "")[:200], secret)
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):
@@ -251,9 +256,7 @@ class Transport:
             await asyncio.sleep(delay)
         log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
         if result.errors:
-            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                                 for e in result.errors[:3])
-            raise GraphQLError(f"{operation}: {redact(messages, self.settings.api_key)}",
+            raise GraphQLError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
                                errors=list(result.errors), data=result.data)
         return result.data or {}
 
