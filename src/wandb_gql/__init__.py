@@ -22,8 +22,8 @@ _EXPORTS = {
     "Run": "models", "Outcome": "models",
     "compile_where": "filters", "validate_filters": "filters", "lint": "filters", "resolve_filters": "filters",
     "WandbGQLError": "errors", "UsageError": "errors", "ConfigError": "errors", "FilterError": "errors",
-    "TransportError": "errors", "HTTPError": "errors", "AuthError": "errors", "NotFoundError": "errors",
-    "RateLimitError": "errors", "ServerError": "errors", "GraphQLError": "errors", "PlanError": "errors",
+    "TransportError": "errors", "HTTPStatusError": "errors", "AuthError": "errors", "NotFoundError": "errors",
+    "RateLimitError": "errors", "ServerError": "errors", "GraphQLResponseError": "errors", "PlanError": "errors",
     "RetryPolicy": "transport", "READ": "transport", "IDEMPOTENT": "transport", "WRITE": "transport",
 }
 __all__ = ["__version__", *_EXPORTS]

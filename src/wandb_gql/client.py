@@ -16,8 +16,8 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 import orjson
 
 from .filters import resolve_filters
-from .errors import GraphQLError, NotFoundError, TransportError, UsageError
-from .models import Outcome, Run, parse_path
+from .errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError
+from .models import RUN_FIELDS, Outcome, Run, parse_path
 from .settings import Settings
 from .transport import IDEMPOTENT, READ, Transport
 
@@ -33,12 +33,7 @@ UNSET = _Unset.UNSET  # "leave this field alone", distinct from None
 MAX_PAGE = 1000
 _ID_BATCH = 500
 # Run fields a listing may leave out (ProjectRuns' $with<Field> flags); id and name always come.
-OPTIONAL_FIELDS = {
-    "display_name": "withDisplayName", "state": "withState", "tags": "withTags", "group": "withGroup",
-    "job_type": "withJobType", "sweep_name": "withSweepName", "notes": "withNotes",
-    "created_at": "withCreatedAt", "heartbeat_at": "withHeartbeatAt", "updated_at": "withUpdatedAt",
-    "history_line_count": "withHistoryLineCount", "user": "withUser",
-}
+OPTIONAL_FIELDS = {f.name: f.flag for f in RUN_FIELDS if f.optional}
 
 
 def _field_flags(fields: Iterable[str] | None) -> dict[str, bool]:
@@ -159,8 +154,9 @@ class Client:
                     if node["id"] in seen:
                         continue
                     seen.add(node["id"])
-                    node["entity"], node["project"], node["base_url"] = entity, project, base_url
-                    yield Run.model_validate(node)
+                    yield Run.from_node(node, entity, project, base_url,
+                                        config_keys=None if config is None else tuple(config),
+                                        summary_keys=None if summary is None else tuple(summary))
                     if limit is not None and len(seen) >= limit:
                         return
         finally:
@@ -189,7 +185,7 @@ class Client:
         if node is None:
             raise NotFoundError(f"run {entity}/{project}/{name} not found", status=200,
                                 hint="use the run id (the last part of its URL), not its display name")
-        return Run.model_validate({**node, "entity": entity, "project": project, "base_url": self.settings.base_url})
+        return Run.from_node(node, entity, project, self.settings.base_url)
 
     async def _live(self, entity: str, project: str, ids: Sequence[str]) -> dict[str, Run]:
         """The live runs among ids, by id: how mutations pin what they act on."""
@@ -233,7 +229,7 @@ class Client:
                 return Outcome(run_id=run_id, status="updated")
             except NotFoundError:
                 return Outcome(run_id=run_id, status="not_found")
-            except (GraphQLError, TransportError) as e:
+            except (GraphQLResponseError, TransportError, HTTPStatusError) as e:
                 return Outcome(run_id=run_id, status="failed", error=str(e))
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
@@ -252,7 +248,7 @@ class Client:
                 await self.transport.execute("DeleteRun", {"id": run.id, "deleteArtifacts": delete_artifacts},
                                              IDEMPOTENT)
                 return Outcome(run_id=run_id, status="deleted")
-            except (GraphQLError, TransportError) as e:
+            except (GraphQLResponseError, TransportError, HTTPStatusError) as e:
                 return Outcome(run_id=run_id, status="failed", error=str(e))
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
@@ -280,7 +276,7 @@ class Client:
         async def batch(chunk: list[str]) -> None:
             try:
                 await self._undelete(entity, project, {"name": {"$in": chunk}})
-            except (GraphQLError, TransportError) as e:
+            except (GraphQLResponseError, TransportError, HTTPStatusError) as e:
                 failed.update({i: str(e) for i in chunk})
 
         await asyncio.gather(*(batch(todo[s:s + 100]) for s in range(0, len(todo), 100)))

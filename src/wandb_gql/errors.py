@@ -3,15 +3,19 @@
     WandbGQLError                  root; ``exit_code`` is what the CLI exits with
     ├── UsageError                 bad input the client can tell is bad (exit 2), nothing sent
     │   ├── ConfigError            settings: no key, key over plain http, bad base URL
-    │   └── FilterError            --where / --filters that cannot compile (has ``expression``, ``position``)
-    ├── TransportError             connection refused/reset/dropped, timeouts
-    │   └── HTTPError              a non-2xx status (``status`` survives a GraphQL ``errors`` body)
-    │       ├── AuthError          401 / 403 (exit 4)
-    │       ├── NotFoundError      404, or an entity/project/run that does not exist
-    │       ├── RateLimitError     429 (``retry_after`` seconds, when the server said)
-    │       └── ServerError        5xx
-    ├── GraphQLError               a 200 whose body holds ``errors`` (``errors``, partial ``data``)
+    │   ├── FilterError            --where / --filters that cannot compile (has ``expression``, ``position``)
+    │   └── NotFetchedError        a config/summary key read that the query did not ask for (also a KeyError)
+    ├── TransportError             no answer: connection refused/reset/dropped, timeouts
+    ├── HTTPStatusError            an answer with a non-2xx status (``status`` survives a GraphQL ``errors`` body)
+    │   ├── AuthError              401 / 403 (exit 4)
+    │   ├── NotFoundError          404, or an entity/project/run that does not exist (``status`` 200)
+    │   ├── RateLimitError         429 (``retry_after`` seconds, when the server said)
+    │   └── ServerError            5xx
+    ├── GraphQLResponseError       a 200 whose body holds ``errors`` (``errors``, partial ``data``)
     └── PlanError                  a destructive plan refused or drifted (exit 3)
+
+Transport and HTTP-status errors are siblings (as in httpx): what is retried is decided by
+class, never by the order of ``except`` clauses.
 
 The API key never appears in a message: ``redact()`` scrubs any text that might carry it.
 """
@@ -65,7 +69,14 @@ class TransportError(WandbGQLError):
     pass
 
 
-class HTTPError(TransportError):
+class NotFetchedError(UsageError, KeyError):
+    """Reading run.config[k] / run.summary[k] for a key the query did not fetch."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return WandbGQLError.__str__(self)
+
+
+class HTTPStatusError(WandbGQLError):
     def __init__(self, message: str, *, status: int, errors: list[dict[str, Any]] | None = None,
                  hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -73,27 +84,27 @@ class HTTPError(TransportError):
         self.errors = errors or []
 
 
-class AuthError(HTTPError):
+class AuthError(HTTPStatusError):
     exit_code = 4
 
 
-class NotFoundError(HTTPError):
+class NotFoundError(HTTPStatusError):
     def __init__(self, message: str, *, status: int = 404, **kw: Any) -> None:
         super().__init__(message, status=status, **kw)
 
 
-class RateLimitError(HTTPError):
+class RateLimitError(HTTPStatusError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         kw.setdefault("status", 429)
         super().__init__(message, **kw)
         self.retry_after = retry_after
 
 
-class ServerError(HTTPError):
+class ServerError(HTTPStatusError):
     pass
 
 
-class GraphQLError(WandbGQLError):
+class GraphQLResponseError(WandbGQLError):
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None,
                  data: Any = None, status: int = 200) -> None:
         super().__init__(message)

@@ -1,31 +1,206 @@
-"""Pydantic models of what the API returns. Snake_case fields, W&B's names as aliases.
+"""What the API returns, as plain classes, and the one declaration of a run's fields.
 
-config/summary stay the raw JSON strings the server sent until someone reads them: listing
-10,000 runs should not decode 10,000 configs nobody looks at.
+Each field of `Run` is declared once, below, with everything that hangs off it: its GraphQL
+field (`wire`), W&B's filter/order key, the local server's column, whether a listing may leave
+it out, and its kind. The `--where` fields, `--order`/`--fields` names, table and CSV headers,
+JSON keys, ProjectRuns' `$with<Field>` flags and the server's field and filter maps are all
+derived from `RUN_FIELDS`; the attribute name is the one name users see everywhere.
+
+`Run` is a slotted dataclass, not a pydantic model: it is built once per listed run, and at
+10,000 runs a page validation per run was most of the client's CPU. config/summary stay the raw
+JSON strings the server sent until someone reads them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
 
-import orjson
-from pydantic import AliasPath, BaseModel, ConfigDict, Field
+from .errors import NotFetchedError
 
 
-class lazy:
-    """Computed on first read, then a plain attribute (functools.cached_property takes a lock
-    per read on Python < 3.12, which shows when listing 10,000 runs)."""
+@dataclass(frozen=True)
+class RunField:
+    name: str            # the one name: Run attribute, --where/--order/--fields, headers, JSON keys
+    wire: str            # the GraphQL field of Run
+    filter: str | None   # W&B's filter and order key (None: W&B cannot filter on it)
+    column: str | None   # the local server's `runs` column (None: computed)
+    kind: str            # text | time | tags | int | user (user { username }) | id
+    optional: bool       # a listing may leave it out (ProjectRuns' $with<Wire> flag)
+    nullable: bool
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-        self.name = fn.__name__
-        self.__doc__ = fn.__doc__
+    @property
+    def flag(self) -> str:
+        """ProjectRuns' include variable for this field, e.g. withDisplayName."""
+        return "with" + self.wire[0].upper() + self.wire[1:]
 
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        value = obj.__dict__[self.name] = self.fn(obj)
-        return value
+
+def _spec(wire: str, *, filter: str | None = None, column: str | None = None, kind: str = "text",
+          optional: bool = True, nullable: bool = True) -> Any:
+    spec = RunField("", wire, filter, column, kind, optional, nullable)
+    return field(default=None, metadata={"run_field": spec})
+
+
+def _internal(repr: bool = False) -> Any:
+    return field(default=None, repr=repr, compare=False)
+
+
+class Fetched(dict):  # type: ignore[type-arg]
+    """config or summary of one run: a dict that knows which keys the query asked for, so a
+    missing key that was never fetched says how to fetch it instead of looking absent."""
+
+    __slots__ = ("what", "asked")
+
+    def __init__(self, what: str, values: Mapping[str, Any], asked: tuple[str, ...] | None) -> None:
+        super().__init__(values)
+        self.what = what      # "config" | "summary"
+        self.asked = asked    # None: every key was fetched
+
+    def __missing__(self, key: str) -> Any:
+        if self.asked is not None and key not in self.asked:
+            option = "config_keys" if self.what == "config" else "summary_keys"
+            raise NotFetchedError(f"{self.what} key {key!r} was not fetched",
+                                  hint=f"ask for it: {option}=[{key!r}, ...] (or {option}=True for every key)")
+        raise KeyError(key)
+
+
+@dataclass(eq=False, slots=True)
+class Run:
+    id: str | None = _spec("id", column=None, kind="id", optional=False, nullable=False)  # W&B's storage id
+    name: str | None = _spec("name", filter="name", column="name", optional=False, nullable=False)  # the run id
+    display_name: str | None = _spec("displayName", filter="displayName", column="display_name")
+    state: str | None = _spec("state", filter="state", column="state", nullable=False)
+    tags: list[str] | None = _spec("tags", filter="tags", column="tags", kind="tags", nullable=False)
+    group: str | None = _spec("group", filter="group", column="group_name")
+    job_type: str | None = _spec("jobType", filter="jobType", column="job_type")
+    sweep: str | None = _spec("sweepName", filter="sweep", column="sweep_name")
+    notes: str | None = _spec("notes", column="notes")
+    description: str | None = _spec("description", column="description")
+    created_at: str | None = _spec("createdAt", filter="createdAt", column="created_at", kind="time",
+                                   nullable=False)
+    heartbeat_at: str | None = _spec("heartbeatAt", filter="heartbeatAt", column="heartbeat_at", kind="time")
+    updated_at: str | None = _spec("updatedAt", filter="updatedAt", column="updated_at", kind="time",
+                                   nullable=False)
+    history_line_count: int | None = _spec("historyLineCount", column="history_line_count", kind="int")
+    user: str | None = _spec("user", filter="username", column="username", kind="user")
+    # What the server sent for config/summary/systemMetrics, undecoded (None: not fetched).
+    config_json: str | None = _internal()
+    summary_json: str | None = _internal()
+    system_metrics_json: str | None = _internal()
+    entity: str = ""
+    project: str = ""
+    base_url: str = field(default="", repr=False)
+    # Which config/summary keys were asked for (None: all); which fields came at all.
+    config_keys: tuple[str, ...] | None = _internal()
+    summary_keys: tuple[str, ...] | None = _internal()
+    fetched: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _config: Fetched | None = _internal()
+    _summary: Fetched | None = _internal()
+
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any], entity: str = "", project: str = "", base_url: str = "", *,
+                  config_keys: tuple[str, ...] | None = None,
+                  summary_keys: tuple[str, ...] | None = None) -> "Run":
+        """A run from a GraphQL Run node (W&B's field names), as ProjectRuns/ProjectRun return it."""
+        values = {name: node[wire] for name, wire in _FROM_WIRE if wire in node}
+        user = values.get("user")
+        if isinstance(user, dict):
+            values["user"] = user.get("username")
+        return cls(**values, config_json=node.get("config"), summary_json=node.get("summaryMetrics"),
+                   system_metrics_json=node.get("systemMetrics"), entity=entity, project=project,
+                   base_url=base_url, config_keys=config_keys, summary_keys=summary_keys,
+                   fetched=frozenset(values))
+
+    @property
+    def config(self) -> Fetched:
+        """Config values, unwrapped from W&B's {"key": {"value": v}} storage."""
+        if self._config is None:
+            raw = _loads(self.config_json)
+            self._config = Fetched("config", {k: (v["value"] if isinstance(v, dict) and "value" in v else v)
+                                              for k, v in raw.items()},
+                                   self.config_keys if self.config_json is not None else ())
+        return self._config
+
+    @property
+    def summary(self) -> Fetched:
+        if self._summary is None:
+            self._summary = Fetched("summary", _loads(self.summary_json),
+                                    self.summary_keys if self.summary_json is not None else ())
+        return self._summary
+
+    @property
+    def system_metrics(self) -> dict[str, Any]:
+        return _loads(self.system_metrics_json)
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    @property
+    def url(self) -> str:
+        app = self.base_url.replace("://api.", "://", 1) if "://api." in self.base_url else self.base_url
+        return f"{app}/{self.entity}/{self.project}/runs/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was fetched, under the one vocabulary (snake_case names; config and summary
+        nested), plus path: what `--format json` prints."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in RUN_FIELDS if f.name in self.fetched}
+        out["path"] = self.path
+        if self.config_json is not None:
+            out["config"] = dict(self.config)
+        if self.summary_json is not None:
+            out["summary"] = dict(self.summary)
+        if self.system_metrics_json is not None:
+            out["system_metrics"] = self.system_metrics
+        return out
+
+    def value(self, column: str) -> Any:
+        """A column by its one name: a field, 'path', 'url', 'config.<k>' or 'summary.<k>'
+        (None where the run has no such key)."""
+        head, _, key = column.partition(".")
+        if key and head == "config":
+            return self.config.get(key)
+        if key and head == "summary":
+            return self.summary.get(key)
+        if column in _NAMES or column in ("path", "url", "entity", "project"):
+            return getattr(self, column)
+        raise KeyError(column)
+
+
+def _loads(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import orjson
+
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+RUN_FIELDS: tuple[RunField, ...] = tuple(
+    replace(f.metadata["run_field"], name=f.name) for f in fields(Run) if "run_field" in f.metadata)
+_FROM_WIRE = tuple((f.name, f.wire) for f in RUN_FIELDS)
+_NAMES = frozenset(f.name for f in RUN_FIELDS)
+
+
+def run_field(name: str) -> RunField:
+    """The field called `name` (KeyError if there is none)."""
+    for f in RUN_FIELDS:
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one run in a bulk operation; one failure never hides the others."""
+
+    run_id: str
+    status: str  # "deleted" | "restored" | "updated" | "unchanged" | "not_found" | "failed"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ("failed", "not_found")
 
 
 def parse_path(path: str, parts: int, what: str, default_entity: str | None = None) -> list[str]:
@@ -39,81 +214,3 @@ def parse_path(path: str, parts: int, what: str, default_entity: str | None = No
         shape = "ENTITY/PROJECT" + ("/RUN_ID" if parts == 3 else "")
         raise UsageError(f"invalid {what} path {path!r}: expected {shape}")
     return pieces
-
-
-class Run(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, frozen=False, extra="ignore", ignored_types=(lazy,))
-
-    id: str  # W&B's storage id (base64); `name` is the run id users see in URLs
-    name: str
-    display_name: Optional[str] = Field(None, alias="displayName")
-    state: Optional[str] = None
-    tags: Optional[list[str]] = None
-    group: Optional[str] = None
-    job_type: Optional[str] = Field(None, alias="jobType")
-    sweep_name: Optional[str] = Field(None, alias="sweepName")
-    notes: Optional[str] = None
-    description: Optional[str] = None
-    created_at: Optional[str] = Field(None, alias="createdAt")
-    heartbeat_at: Optional[str] = Field(None, alias="heartbeatAt")
-    updated_at: Optional[str] = Field(None, alias="updatedAt")
-    history_line_count: Optional[int] = Field(None, alias="historyLineCount")
-    user: Optional[str] = Field(None, validation_alias=AliasPath("user", "username"))
-    config_json: Optional[str] = Field(None, alias="config", repr=False)
-    summary_json: Optional[str] = Field(None, alias="summaryMetrics", repr=False)
-    system_metrics_json: Optional[str] = Field(None, alias="systemMetrics", repr=False)
-    entity: str = ""
-    project: str = ""
-    base_url: str = Field("", repr=False)
-
-    @lazy
-    def config(self) -> dict[str, Any]:
-        """Config values, unwrapped from W&B's {"key": {"value": v}} storage."""
-        raw = orjson.loads(self.config_json) if self.config_json else {}
-        return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}
-
-    @lazy
-    def summary(self) -> dict[str, Any]:
-        return orjson.loads(self.summary_json) if self.summary_json else {}
-
-    @lazy
-    def system_metrics(self) -> dict[str, Any]:
-        return orjson.loads(self.system_metrics_json) if self.system_metrics_json else {}
-
-    @property
-    def path(self) -> str:
-        return f"{self.entity}/{self.project}/{self.name}"
-
-    @property
-    def url(self) -> str:
-        app = self.base_url.replace("://api.", "://", 1) if "://api." in self.base_url else self.base_url
-        return f"{app}/{self.entity}/{self.project}/runs/{self.name}"
-
-    def to_wire(self) -> dict[str, Any]:
-        """The run as JSON with GraphQL's names (what --format json prints): what was fetched."""
-        present = self.model_fields_set
-        out = {wire: getattr(self, attr) for attr, wire in _WIRE_NAMES if attr in present}
-        out["path"] = self.path
-        if self.config_json is not None:
-            out["config"] = self.config
-        if self.summary_json is not None:
-            out["summaryMetrics"] = self.summary
-        if self.system_metrics_json is not None:
-            out["systemMetrics"] = self.system_metrics
-        return out
-
-
-_WIRE_NAMES = [(name, field.alias or name) for name, field in Run.model_fields.items()
-               if name not in ("config_json", "summary_json", "system_metrics_json", "entity", "project", "base_url")]
-
-
-class Outcome(BaseModel):
-    """What happened to one run in a bulk operation; one failure never hides the others."""
-
-    run_id: str
-    status: str  # "deleted" | "restored" | "updated" | "unchanged" | "not_found" | "failed"
-    error: Optional[str] = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status not in ("failed", "not_found")

@@ -24,7 +24,7 @@ from gql.transport.exceptions import TransportQueryError
 from graphql import ExecutionResult, parse
 
 from . import __version__, documents
-from .errors import (AuthError, GraphQLError, HTTPError, NotFoundError, RateLimitError, ServerError,
+from .errors import (AuthError, GraphQLResponseError, HTTPStatusError, NotFoundError, RateLimitError, ServerError,
                      TransportError, WandbGQLError, redact)
 from .settings import Settings
 
@@ -114,7 +114,7 @@ def _messages(errors: list[Any]) -> str:
     return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[:3])
 
 
-def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: str) -> HTTPError:
+def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: str) -> HTTPStatusError:
     errors = body.get("errors") if isinstance(body, dict) else None
     errors = errors if isinstance(errors, list) else []
     detail = _messages(errors)
@@ -129,7 +129,7 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: st
         return RateLimitError(message, retry_after=_retry_after(headers), errors=errors)
     if status >= 500:
         return ServerError(message, status=status, errors=errors)
-    return HTTPError(message, status=status, errors=errors)
+    return HTTPStatusError(message, status=status, errors=errors)
 
 
 class _WireTransport(AIOHTTPTransport):
@@ -233,7 +233,7 @@ class Transport:
                 error: WandbGQLError = e
             except _RETRYABLE as e:
                 error = e
-            except HTTPError:
+            except HTTPStatusError:
                 raise  # 400/401/403/404: asking again will not change the answer
             except TransportError as e:
                 if not policy.retry_connection_errors:
@@ -256,7 +256,7 @@ class Transport:
             await asyncio.sleep(delay)
         log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
         if result.errors:
-            raise GraphQLError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
+            raise GraphQLResponseError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
                                errors=list(result.errors), data=result.data)
         return result.data or {}
 

@@ -201,10 +201,10 @@ async def test_nested_config_keys_compile_to_wandbs_stored_path(server):
 
 
 async def test_graphql_errors_keep_their_message_and_partial_data(server):
-    from wandb_gql import GraphQLError
+    from wandb_gql import GraphQLResponseError
 
     async with client(server) as c:
-        with pytest.raises(GraphQLError) as info:
+        with pytest.raises(GraphQLResponseError) as info:
             await c.count_runs("demo/vision", filters={"summary.loss": {"$lt": 1}})
     assert "summary_metrics" in str(info.value) and str(info.value).startswith("ProjectRunCount: invalid filters")
     assert info.value.data == {"project": None} and info.value.errors[0]["path"] == ["project", "runCount"]
@@ -223,9 +223,9 @@ async def test_fields_leave_out_what_is_not_needed(server, recorder):
     assert not any(v for k, v in recorder.requests[2]["variables"].items() if k.startswith("with"))
     assert recorder.response_bytes[0] > recorder.response_bytes[1] > recorder.response_bytes[2]
     assert [r.name for r in full] == [r.name for r in slim] == [r.name for r in ids]
-    assert set(slim[0].to_wire()) == {"id", "name", "state", "tags", "path"}
-    assert set(ids[0].to_wire()) == {"id", "name", "path"} and ids[0].state is None
-    assert full[0].to_wire()["user"] and full[0].state
+    assert set(slim[0].to_dict()) == {"id", "name", "state", "tags", "path"}
+    assert set(ids[0].to_dict()) == {"id", "name", "path"} and ids[0].state is None
+    assert full[0].to_dict()["user"] and full[0].state
 
 
 async def test_restore_by_filter(fresh_server):

@@ -29,10 +29,10 @@ _YES = typer.Option(False, "--yes", "-y", help="Do it without asking.")
 _DRY = typer.Option(False, "--dry-run", help="Show the plan and change nothing.")
 _IDS = typer.Option(None, "--id", metavar="RUN_ID", help="A run id (repeatable).")
 
-# The columns of a run in csv, in to_wire() order (config/summary keys follow as config.<k>, summary.<k>).
-WIRE_COLUMNS = ["id", "name", "displayName", "state", "tags", "group", "jobType", "sweepName", "notes",
-                "createdAt", "heartbeatAt", "updatedAt", "historyLineCount", "user", "path"]
-TABLE_COLUMNS = ["name", "displayName", "state", "createdAt", "tags"]
+# The columns of a run in csv, in to_dict() order (config/summary keys follow as config.<k>, summary.<k>).
+WIRE_COLUMNS = ["id", "name", "display_name", "state", "tags", "group", "job_type", "sweep", "notes", "description",
+                "created_at", "heartbeat_at", "updated_at", "history_line_count", "user", "path"]
+TABLE_COLUMNS = ["name", "display_name", "state", "created_at", "tags"]
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -216,16 +216,16 @@ class _RunWriter:
         if not self.streaming:
             self.buffer.append(run)
         elif self.fmt == Format.jsonl:
-            _write(_dumps(run.to_wire()) + "\n")
+            _write(_dumps(run.to_dict()) + "\n")
         elif self.fmt == Format.json:
-            _write(("[\n" if self.count == 1 else ",\n") + _dumps(run.to_wire()))
+            _write(("[\n" if self.count == 1 else ",\n") + _dumps(run.to_dict()))
         else:
             self._csv_row(run)
 
     def _csv_row(self, run: Any) -> None:
         if self.csv is None:
             self._csv_start([])
-        wire = run.to_wire()
+        wire = run.to_dict()
         row = [_cell(wire.get(c)) for c in WIRE_COLUMNS]
         row += [_cell(run.config.get(k)) for k in self.cols[0]]
         row += [_cell(run.summary.get(k)) for k in self.cols[1]]
@@ -253,7 +253,7 @@ class _RunWriter:
             config, summary = self._columns(self.buffer)
             table = _table(*TABLE_COLUMNS, *[f"config.{k}" for k in config], *[f"summary.{k}" for k in summary])
             for run in self.buffer:
-                wire = run.to_wire()
+                wire = run.to_dict()
                 table.add_row(*[_human(wire.get(c)) for c in TABLE_COLUMNS],
                               *[_human(run.config.get(k)) for k in config],
                               *[_human(run.summary.get(k)) for k in summary])
@@ -329,7 +329,7 @@ def get_run(
 
         async def work(client: Any) -> None:
             run = await client.run(path)
-            wire = run.to_wire()
+            wire = run.to_dict()
             if out == Format.json:
                 _write(_dumps(wire, pretty=True) + "\n")
             elif out == Format.jsonl:
@@ -341,7 +341,7 @@ def get_run(
             else:
                 table = _table("key", "value")
                 for key, value in wire.items():
-                    if key not in ("config", "summaryMetrics", "systemMetrics"):
+                    if key not in ("config", "summary", "system_metrics"):
                         table.add_row(key, _human(value))
                 table.add_row("url", run.url)
                 for prefix, values in (("config", run.config), ("summary", run.summary),
