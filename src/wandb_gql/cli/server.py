@@ -27,7 +27,8 @@ def server_command(
     """Run the local W&B-compatible server (the real wandb SDK can log into it)."""
     import orjson
 
-    from ..server.app import Server, parse_duration
+    from .._time import parse_duration
+    from ..server.app import Server
     from ..server.faults import Faults
     from ..server.local import default_db_path, open_store, serve
     from ..server.store import new_api_key

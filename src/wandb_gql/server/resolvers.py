@@ -131,6 +131,10 @@ PROJECT_FIELDS: dict[str, Callable[..., Any]] = {
     "createdAt": lambda p, _i: p["created_at"],
     "isBenchmark": lambda p, _i: False,
     "readOnly": lambda p, _i: False,
+    # The latest heartbeat or update of a live run, else the project's creation.
+    "lastActive": lambda p, i: _ctx(i).store.conn.execute(
+        "SELECT coalesce(max(max(coalesce(heartbeat_at, ''), updated_at)), ?) FROM runs"
+        " WHERE project_id = ? AND deleted_at IS NULL", (p["created_at"], p["id"])).fetchone()[0],
 }
 
 
