@@ -15,7 +15,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?(Z|[+-]\d{2}:?\d{2})?)?",
+    r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?",
     re.IGNORECASE,
 )
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -53,7 +53,10 @@ def parse_iso(text: str) -> str | None:
     if tz and tz.upper() != "Z":
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
-        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        try:
+            when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before datetime.min in UTC
+            raise ValueError(f"date {text!r} is out of range") from None
     return when.strftime(TIME_FORMAT)
 
 
