@@ -19,13 +19,16 @@ _EXPORTS = {
     "Client": "client", "UNSET": "client",
     "SyncClient": "sync",
     "Settings": "settings",
-    "Run": "models", "Outcome": "models",
+    "Run": "models", "Outcome": "models", "Project": "models", "Viewer": "models",
+    "ProjectPath": "paths", "RunPath": "paths", "parse_project_path": "paths", "parse_run_path": "paths",
     "compile_where": "filters", "compile_order": "filters", "Compiled": "filters", "validate_filters": "filters",
     "lint": "filters", "Lint": "filters", "matches_every_run": "filters", "resolve_filters": "filters",
     "WandbGQLError": "errors", "UsageError": "errors", "ConfigError": "errors", "FilterError": "errors",
     "TransportError": "errors", "HTTPStatusError": "errors", "AuthError": "errors", "NotFoundError": "errors",
     "RateLimitError": "errors", "ServerError": "errors", "GraphQLResponseError": "errors", "PlanError": "errors",
+    "ConnectError": "errors", "NotFetchedError": "errors", "PaginationError": "errors",
     "RetryPolicy": "transport", "READ": "transport", "IDEMPOTENT": "transport", "WRITE": "transport",
+    "GraphQLTransport": "transport", "Transport": "transport",
 }
 __all__ = ["__version__", *_EXPORTS]
 
