@@ -5,13 +5,15 @@
     │   ├── ConfigError            settings: no key, key over plain http, bad base URL
     │   ├── FilterError            --where / --filters that cannot compile (has ``expression``, ``position``)
     │   └── NotFetchedError        a config/summary key read that the query did not ask for (also a KeyError)
-    ├── TransportError             no answer: connection refused/reset/dropped, timeouts
+    ├── TransportError             no answer: connection reset/dropped, timeouts
+    │   └── ConnectError           the server cannot be reached at all (refused, DNS, TLS); names the URL
     ├── HTTPStatusError            an answer with a non-2xx status (``status`` survives a GraphQL ``errors`` body)
     │   ├── AuthError              401 / 403 (exit 4)
     │   ├── NotFoundError          404, or an entity/project/run that does not exist (``status`` 200)
     │   ├── RateLimitError         429 (``retry_after`` seconds, when the server said)
     │   └── ServerError            5xx
     ├── GraphQLResponseError       a 200 whose body holds ``errors`` (``errors``, partial ``data``)
+    ├── PaginationError            the server's cursor did not move: paging stops instead of looping
     └── PlanError                  a destructive plan refused or drifted (exit 3)
 
 Transport and HTTP-status errors are siblings (as in httpx): what is retried is decided by
@@ -69,6 +71,10 @@ class TransportError(WandbGQLError):
     pass
 
 
+class ConnectError(TransportError):
+    """Nothing answered at the URL: retried only briefly, since waiting rarely brings a server up."""
+
+
 class NotFetchedError(UsageError, KeyError):
     """Reading run.config[k] / run.summary[k] for a key the query did not fetch."""
 
@@ -111,6 +117,10 @@ class GraphQLResponseError(WandbGQLError):
         self.errors = errors or []
         self.data = data
         self.status = status
+
+
+class PaginationError(WandbGQLError):
+    pass
 
 
 class PlanError(WandbGQLError):

@@ -203,14 +203,47 @@ class Outcome:
         return self.status not in ("failed", "not_found")
 
 
-def parse_path(path: str, parts: int, what: str, default_entity: str | None = None) -> list[str]:
-    """'entity/project[/run]' -> its parts; the entity may be left out when a default exists."""
-    from .errors import UsageError
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who the API key belongs to (what `wbgql whoami` shows)."""
 
-    pieces = [p for p in path.strip("/").split("/")]
-    if len(pieces) == parts - 1 and default_entity and all(pieces):
-        pieces = [default_entity, *pieces]
-    if len(pieces) != parts or not all(pieces):
-        shape = "ENTITY/PROJECT" + ("/RUN_ID" if parts == 3 else "")
-        raise UsageError(f"invalid {what} path {path!r}: expected {shape}")
-    return pieces
+    username: str
+    entity: str | None  # the default entity: where `project` without an entity lives
+    email: str | None = None
+    teams: list[str] = field(default_factory=list)
+    admin: bool = False
+
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any]) -> "Viewer":
+        edges = (node.get("teams") or {}).get("edges") or []
+        teams = [e["node"]["name"] for e in edges if e and e.get("node")]
+        return cls(username=node.get("username") or node.get("name") or "", entity=node.get("entity"),
+                   email=node.get("email"), teams=teams, admin=bool(node.get("admin")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"username": self.username, "entity": self.entity, "email": self.email,
+                "teams": list(self.teams), "admin": self.admin}
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """One project of an entity, as `projects list` shows it."""
+
+    entity: str
+    name: str
+    run_count: int | None = None
+    last_active: str | None = None  # W&B time (UTC, ISO 8601); None: no run ever
+    created_at: str | None = None
+
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any], entity: str = "") -> "Project":
+        return cls(entity=node.get("entityName") or entity, name=node["name"], run_count=node.get("runCount"),
+                   last_active=node.get("lastActive"), created_at=node.get("createdAt"))
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entity": self.entity, "name": self.name, "path": self.path, "run_count": self.run_count,
+                "last_active": self.last_active, "created_at": self.created_at}

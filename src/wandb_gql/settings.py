@@ -1,11 +1,15 @@
-"""Where to connect and as whom: flag > environment > netrc, resolved once into a frozen value.
+"""Where to connect and as whom, resolved once into a frozen value, the way wandb does it.
 
-As wandb does: WANDB_BASE_URL (default https://api.wandb.ai), WANDB_API_KEY, WANDB_ENTITY,
-WANDB_HTTP_TIMEOUT, and netrc ($NETRC or ~/.netrc) with machine = host[:port] of the base URL.
+Base URL and entity: flag > environment (WANDB_BASE_URL, WANDB_ENTITY) > wandb's settings file
+($WANDB_CONFIG_DIR/settings, default ~/.config/wandb/settings, `[default] base_url = ...`, which
+`wandb login --host URL` writes) > https://api.wandb.ai. Key: flag > WANDB_API_KEY > netrc
+($NETRC or ~/.netrc) with machine = host[:port] of the base URL (where `wandb login` puts it).
+Settings remember where the key and the URL came from (for `whoami`), never the key in a repr.
 """
 
 from __future__ import annotations
 
+import configparser
 import ipaddress
 import netrc
 import os
@@ -39,6 +43,27 @@ def _netrc_key(netloc: str) -> str | None:
     return auth[2] if auth else None
 
 
+def wandb_settings_file() -> Path:
+    """wandb's global settings file (it may not exist)."""
+    config_dir = os.environ.get("WANDB_CONFIG_DIR") or str(Path.home() / ".config" / "wandb")
+    return Path(config_dir) / "settings"
+
+
+def _wandb_settings(path: Path) -> dict[str, str]:
+    """The [default] section of wandb's settings file; empty when there is none."""
+    if not path.is_file():
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read wandb's settings file {path}: {e}",
+                          hint="fix it, or set WANDB_CONFIG_DIR to another directory") from None
+    if not parser.has_section("default"):
+        return {}
+    return {k: v.strip() for k, v in parser.items("default") if v and v.strip()}
+
+
 @dataclass(frozen=True)
 class Settings:
     base_url: str = DEFAULT_BASE_URL
@@ -46,6 +71,11 @@ class Settings:
     entity: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     insecure: bool = False
+    # Where things came from, for `whoami`: "flag" | "env" | "netrc" (key);
+    # "flag" | "env" | "settings" | "default" (base URL). The file, when it was read.
+    key_source: str = "flag"
+    base_url_source: str = "default"
+    settings_file: str | None = None
 
     @property
     def graphql_url(self) -> str:
@@ -55,14 +85,25 @@ class Settings:
     def resolve(cls, base_url: str | None = None, api_key: str | None = None, entity: str | None = None,
                 timeout: float | None = None, insecure: bool = False) -> "Settings":
         env = os.environ
-        base = (base_url or env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        file = wandb_settings_file()
+        stored = _wandb_settings(file)
+        chosen = [("flag", base_url), ("env", env.get("WANDB_BASE_URL")), ("settings", stored.get("base_url")),
+                  ("default", DEFAULT_BASE_URL)]
+        base_url_source, raw_base = next((src, v) for src, v in chosen if v)
+        base = str(raw_base).strip().rstrip("/")
+        origin = {"env": " (from WANDB_BASE_URL)", "settings": f" (from {file})"}.get(base_url_source, "")
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"invalid base URL {base!r}", hint="use http(s)://host[:port], e.g. https://api.wandb.ai")
+            raise ConfigError(f"invalid base URL {base!r}{origin}",
+                              hint="use http(s)://host[:port], e.g. https://api.wandb.ai")
         if parts.hostname in ("wandb.ai", "www.wandb.ai"):
-            raise ConfigError(f"{base} is W&B's web app, not its API",
+            raise ConfigError(f"{base}{origin} is W&B's web app, not its API",
                               hint="use https://api.wandb.ai (or your server's API URL)")
-        key = api_key or env.get("WANDB_API_KEY") or _netrc_key(parts.netloc)
+        key, key_source = api_key, "flag"
+        if not key:
+            key, key_source = env.get("WANDB_API_KEY"), "env"
+        if not key:
+            key, key_source = _netrc_key(parts.netloc), "netrc"
         if not key:
             raise ConfigError(
                 f"no API key for {parts.netloc}",
@@ -78,4 +119,6 @@ class Settings:
                 raise ConfigError(f"WANDB_HTTP_TIMEOUT={raw!r} is not a number of seconds") from None
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, not {timeout}")
-        return cls(base, key, entity or env.get("WANDB_ENTITY") or None, float(timeout), insecure)
+        return cls(base, key, entity or env.get("WANDB_ENTITY") or stored.get("entity") or None, float(timeout),
+                   insecure, key_source=key_source, base_url_source=base_url_source,
+                   settings_file=str(file) if stored else None)

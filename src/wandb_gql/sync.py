@@ -1,40 +1,99 @@
-"""A small synchronous facade for scripts and notebooks.
+"""SyncClient: every public Client method, synchronously, with the same parameters.
 
 The async Client runs on an event loop of its own in a background thread, so this works the
 same in a plain script and in Jupyter, where the main thread's loop is already running.
+Listings stream: `runs()` returns an iterator that pulls batches from the background loop as it
+is read (the next page is already on its way), and stopping early closes the listing cleanly.
 
     with SyncClient() as client:
-        runs = client.runs("demo/vision", where="state = crashed", summary_keys=["loss"])
+        for run in client.runs("demo/vision", where="state = crashed", summary_keys=["loss"]):
+            ...
+
+Parity with Client is tested: a new Client method needs its twin here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Coroutine, TypeVar
+from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Sequence, TypeVar
 
-from .client import Client
-from .models import Outcome, Run
+from .client import MAX_PAGE, UNSET, Client
+from .models import Outcome, Project, Run, Viewer
+from .settings import Settings
+from .transport import GraphQLTransport, RetryHook
 
 T = TypeVar("T")
+# Items handed across threads per hop: one hop per item would cost more than parsing the run.
+_CHUNK = 100
 
 
 class SyncClient:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, entity: str | None = None, *,
+                 timeout: float | None = None, insecure: bool = False, concurrency: int = 8,
+                 settings: Settings | None = None, transport: GraphQLTransport | None = None,
+                 on_retry: RetryHook | None = None) -> None:
+        self._client = Client(base_url, api_key, entity, timeout=timeout, insecure=insecure,
+                              concurrency=concurrency, settings=settings, transport=transport, on_retry=on_retry)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="wbgql-sync", daemon=True)
         self._thread.start()
-        self._client = Client(*args, **kwargs)
-        self._call(self._client.__aenter__())
+        try:
+            self._call(self._client.__aenter__())
+        except BaseException:
+            self._stop()
+            raise
+
+    @property
+    def settings(self) -> Settings:
+        return self._client.settings
+
+    @property
+    def client(self) -> Client:
+        """The async Client underneath (its loop is the background thread's)."""
+        return self._client
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if not self._loop.is_running():
+            coro.close()
+            raise RuntimeError("this SyncClient is closed")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        async def take() -> list[T]:
+            chunk: list[T] = []
+            async for item in items:
+                chunk.append(item)
+                if len(chunk) >= _CHUNK:
+                    break
+            return chunk
+
+        def generate() -> Iterator[T]:
+            try:
+                while True:
+                    chunk = self._call(take())
+                    yield from chunk
+                    if len(chunk) < _CHUNK:
+                        return
+            finally:
+                # Stopped early (break, error, garbage collection): cancel the prefetch on the loop.
+                if self._loop.is_running():
+                    self._call(items.aclose())  # type: ignore[attr-defined]
+
+        return generate()
+
+    def _stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def close(self) -> None:
         if self._loop.is_running():
-            self._call(self._client.__aexit__(None, None, None))
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            try:
+                self._call(self._client.__aexit__(None, None, None))
+            finally:
+                self._stop()
 
     def __enter__(self) -> "SyncClient":
         return self
@@ -42,23 +101,51 @@ class SyncClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def runs(self, path: str, **kwargs: Any) -> list[Run]:
-        async def collect() -> list[Run]:
-            return [run async for run in self._client.runs(path, **kwargs)]
+    # -- the twins of Client's methods, same parameters ----------------------------------------
+    def viewer(self) -> Viewer:
+        return self._call(self._client.viewer())
 
-        return self._call(collect())
+    def project_path(self, path: str) -> tuple[str, str]:
+        return self._call(self._client.project_path(path))
 
-    def count_runs(self, path: str, **kwargs: Any) -> int:
-        return self._call(self._client.count_runs(path, **kwargs))
+    def run_path(self, path: str) -> tuple[str, str, str]:
+        return self._call(self._client.run_path(path))
+
+    def projects(self, entity: str | None = None) -> Iterator[Project]:
+        return self._iterate(self._client.projects(entity))
+
+    def runs(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+             order: str = "+created_at", config_keys: Sequence[str] | str | bool | None = None,
+             summary_keys: Sequence[str] | str | bool | None = None,
+             fields: Iterable[str] | None = None, per_page: int = MAX_PAGE,
+             limit: int | None = None) -> Iterator[Run]:
+        return self._iterate(self._client.runs(path, filters, where, order, config_keys, summary_keys, fields,
+                                               per_page, limit))
+
+    def run_ids(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+                order: str = "+created_at", per_page: int = MAX_PAGE,
+                limit: int | None = None) -> Iterator[str]:
+        return self._iterate(self._client.run_ids(path, filters, where, order, per_page, limit))
+
+    def count_runs(self, path: str, filters: dict[str, Any] | str | None = None,
+                   where: str | None = None) -> int:
+        return self._call(self._client.count_runs(path, filters, where))
 
     def run(self, path: str) -> Run:
         return self._call(self._client.run(path))
 
-    def update_runs(self, path: str, ids: list[str], **kwargs: Any) -> list[Outcome]:
-        return self._call(self._client.update_runs(path, ids, **kwargs))
+    def update_runs(self, path: str, ids: Iterable[str], *, name: Any = UNSET, notes: Any = UNSET,
+                    group: Any = UNSET, job_type: Any = UNSET, add_tags: Sequence[str] = (),
+                    remove_tags: Sequence[str] = (), config: Any = UNSET,
+                    summary: Any = UNSET) -> list[Outcome]:
+        return self._call(self._client.update_runs(path, ids, name=name, notes=notes, group=group,
+                                                   job_type=job_type, add_tags=add_tags, remove_tags=remove_tags,
+                                                   config=config, summary=summary))
 
-    def delete_runs(self, path: str, ids: list[str], **kwargs: Any) -> list[Outcome]:
-        return self._call(self._client.delete_runs(path, ids, **kwargs))
+    def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False) -> list[Outcome]:
+        return self._call(self._client.delete_runs(path, ids, delete_artifacts=delete_artifacts))
 
-    def restore_runs(self, path: str, ids: list[str]) -> list[Outcome]:
-        return self._call(self._client.restore_runs(path, ids))
+    def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
+                     filters: dict[str, Any] | str | None = None, where: str | None = None,
+                     every: bool = False) -> list[Outcome]:
+        return self._call(self._client.restore_runs(path, ids, filters=filters, where=where, every=every))

@@ -3,6 +3,10 @@
 Documents go out as the text loaded from queries/ (gql's default would re-print the AST on every
 call), bodies are orjson both ways, the HTTP status and rate-limit headers of every response are
 kept (gql drops them when the body holds GraphQL errors), and no gql/aiohttp exception escapes.
+
+`GraphQLTransport` is the seam: Client talks to anything with that shape (tests pass a fake that
+checks each call against schema.graphql). `on_retry(operation, error, delay)` is told before each
+wait, so a CLI can show "rate limited, waiting 3 s" instead of going quiet.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 import aiohttp
 import orjson
@@ -24,8 +29,8 @@ from gql.transport.exceptions import TransportQueryError
 from graphql import ExecutionResult, parse
 
 from . import __version__, documents
-from .errors import (AuthError, GraphQLResponseError, HTTPStatusError, NotFoundError, RateLimitError, ServerError,
-                     TransportError, WandbGQLError, redact)
+from .errors import (AuthError, ConnectError, GraphQLResponseError, HTTPStatusError, NotFoundError, RateLimitError,
+                     ServerError, TransportError, WandbGQLError, redact)
 from .settings import Settings
 
 log = logging.getLogger("wandb_gql")
@@ -41,6 +46,10 @@ class RetryPolicy:
     max_delay: float = 20.0
     max_elapsed: float = 120.0
     retry_connection_errors: bool = True
+    # Nothing listening is rarely fixed by waiting: a refused connection gets a short, separate
+    # budget, so a wrong --base-url fails in seconds rather than minutes.
+    connect_attempts: int = 3
+    connect_max_elapsed: float = 3.0
 
 
 READ = RetryPolicy("read")
@@ -50,6 +59,21 @@ IDEMPOTENT = RetryPolicy("idempotent")
 WRITE = RetryPolicy("write", attempts=1, retry_connection_errors=False)
 
 _RETRYABLE = (RateLimitError, ServerError)
+
+RetryHook = Callable[[str, WandbGQLError, float], object]
+"""on_retry(operation, error, delay_seconds): called before each wait between attempts."""
+
+
+class GraphQLTransport(Protocol):
+    """What Client needs from a transport: run an operation of queries/ by name and return its
+    `data`, raising the library's errors; usable as an async context manager."""
+
+    async def execute(self, operation: str, variables: dict[str, Any] | None = None,
+                      policy: RetryPolicy = ...) -> dict[str, Any]: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> Any: ...
 
 
 class AdaptiveLimit:
@@ -132,6 +156,18 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: st
     return HTTPStatusError(message, status=status, errors=errors)
 
 
+def _cause(error: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, in words."""
+    os_error = error.os_error
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not accepted ({error.certificate_error})"
+    if isinstance(os_error, socket.gaierror):
+        return f"host not found ({os_error.strerror})"
+    return os_error.strerror or str(os_error) or type(os_error).__name__
+
+
 class _WireTransport(AIOHTTPTransport):
     """gql's aiohttp transport, sending loaded text and keeping status + headers per response."""
 
@@ -148,7 +184,8 @@ class _WireTransport(AIOHTTPTransport):
             json_serialize=lambda v: orjson.dumps(v).decode(),
             json_deserialize=orjson.loads,
             client_session_args={
-                "timeout": aiohttp.ClientTimeout(total=settings.timeout),
+                # A host that drops SYNs should not hold a request for the whole timeout.
+                "timeout": aiohttp.ClientTimeout(total=settings.timeout, sock_connect=min(settings.timeout, 10.0)),
                 "connector": aiohttp.TCPConnector(limit=max_connections),
                 "auto_decompress": True,
             },
@@ -167,10 +204,15 @@ class _WireTransport(AIOHTTPTransport):
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
         except asyncio.TimeoutError:
-            raise TransportError(f"request timed out after {self.session.timeout.total:g} s",
+            raise TransportError(f"request to {self.url} timed out after {self.session.timeout.total:g} s",
                                  hint="raise WANDB_HTTP_TIMEOUT or ask for less per page") from None
+        except aiohttp.ClientConnectorError as e:
+            raise ConnectError(f"cannot reach {self.url}: {_cause(e)}",
+                               hint="check --base-url (WANDB_BASE_URL or wandb's settings file) "
+                                    "and that the server is running") from None
         except aiohttp.ClientError as e:
-            raise TransportError(redact(f"connection failed: {type(e).__name__}: {e}", self._secret)) from None
+            raise TransportError(redact(f"connection to {self.url} failed: {type(e).__name__}: {e}",
+                                        self._secret)) from None
         try:
             payload = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
@@ -185,8 +227,9 @@ class _WireTransport(AIOHTTPTransport):
 class Transport:
     """Executes operations from queries/ by name: `await transport.execute("ProjectRuns", {...})`."""
 
-    def __init__(self, settings: Settings, *, concurrency: int = 8) -> None:
+    def __init__(self, settings: Settings, *, concurrency: int = 8, on_retry: RetryHook | None = None) -> None:
         self.settings = settings
+        self.on_retry = on_retry
         self.limit = AdaptiveLimit(concurrency)
         self._concurrency = concurrency
         self._gql: GQLClient | None = None
@@ -235,6 +278,10 @@ class Transport:
                 error = e
             except HTTPStatusError:
                 raise  # 400/401/403/404: asking again will not change the answer
+            except ConnectError as e:
+                if not policy.retry_connection_errors or attempt >= policy.connect_attempts:
+                    raise
+                error = e
             except TransportError as e:
                 if not policy.retry_connection_errors:
                     raise
@@ -250,9 +297,15 @@ class Transport:
             except Exception as e:  # gql internals: never let them escape
                 raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
             delay = self._delay(attempt, error, policy)
-            if attempt >= policy.attempts or time.monotonic() - started + delay > policy.max_elapsed:
+            budget = policy.connect_max_elapsed if isinstance(error, ConnectError) else policy.max_elapsed
+            if attempt >= policy.attempts or time.monotonic() - started + delay > budget:
                 raise error
             log.info("%s: %s; retry %d/%d in %.2f s", operation, error, attempt, policy.attempts - 1, delay)
+            if self.on_retry is not None:
+                try:
+                    self.on_retry(operation, error, delay)
+                except Exception:  # a broken progress display must not fail the request
+                    log.debug("on_retry hook failed", exc_info=True)
             await asyncio.sleep(delay)
         log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
         if result.errors:

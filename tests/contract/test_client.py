@@ -77,6 +77,9 @@ async def test_not_found_errors(server):
     async with client(server) as c:
         with pytest.raises(NotFoundError, match="project demo/nope not found"):
             await c.count_runs("demo/nope")
+        with pytest.raises(NotFoundError, match="did you mean demo/vision") as info:
+            await c.run("demo/visoin/x")
+        assert info.value.status == 200
         with pytest.raises(NotFoundError, match="run demo/vision/zzz not found"):
             await c.run("demo/vision/zzz")
 
@@ -184,7 +187,7 @@ def test_sync_facade_works_inside_a_running_event_loop(server):
     async def notebook_cell() -> tuple[int, int]:
         # As in Jupyter: a loop is already running in this thread.
         with SyncClient(server.base_url, server.api_key) as c:
-            return len(c.runs("demo/rl", summary_keys=["loss"])), c.count_runs("demo/rl", where="state = finished")
+            return len(list(c.runs("demo/rl", summary_keys=["loss"]))), c.count_runs("demo/rl", where="state = finished")
 
     listed, finished = asyncio.run(notebook_cell())
     assert listed == 200 and 0 < finished < 200
@@ -244,3 +247,71 @@ async def test_restore_by_filter(fresh_server):
         assert await c.count_runs("local/p") == 2
         out = await c.restore_runs("local/p", filters={}, every=True)
         assert [(o.run_id, o.status) for o in out] == [("c", "restored")]
+
+
+def test_sync_runs_stream_and_close_when_the_caller_stops_early(server, recorder):
+    with SyncClient(recorder.base_url, server.api_key) as c:
+        stream = c.runs("demo/vision", per_page=100)
+        first = [next(stream) for _ in range(3)]
+        assert len(recorder.requests) <= 2  # the first page (and maybe the prefetched next), not all 12
+        stream.close()
+        assert [r.name for r in first] == [r.name for r in c.runs("demo/vision", limit=3)]
+        assert sum(1 for _ in c.run_ids("demo/rl")) == 200
+
+
+async def test_viewer_projects_and_paths(server):
+    async with Client(server.base_url, server.api_key) as c:
+        me = await c.viewer()
+        assert me.username and me.entity and isinstance(me.teams, list)
+        projects = {p.name: p async for p in c.projects("demo")}
+        assert {"vision", "rl"} <= set(projects)
+        assert projects["rl"].run_count == 200 and projects["rl"].entity == "demo"
+        assert projects["rl"].last_active and projects["rl"].created_at
+        run = await c.run("demo/rl/rl000001")
+        for form in ("demo/rl/runs/rl000001", "https://wandb.ai/demo/rl/runs/rl000001?nw=abc",
+                     "https://wandb.ai/demo/rl/runs/rl000001/overview/"):
+            assert (await c.run(form)).id == run.id
+        n = await c.count_runs("demo/rl")
+        for form in ("https://wandb.ai/demo/rl", "https://wandb.ai/demo/rl/workspace?nw=x", "https://wandb.ai/demo/rl/"):
+            assert await c.count_runs(form) == n
+        for bad in ("demo/", "a/b/c/d/e", ""):
+            with pytest.raises(UsageError, match="ENTITY/PROJECT"):
+                await c.count_runs(bad)
+
+
+async def test_default_entity_is_the_viewers(server):
+    async with Client(server.base_url, server.api_key) as c:
+        entity = (await c.viewer()).entity
+    async with Client(server.base_url, server.api_key) as c:
+        assert await c.project_path("someproject") == (entity, "someproject")
+
+
+async def test_an_unreachable_server_fails_fast_naming_the_url():
+    import socket
+    import time
+
+    from wandb_gql import ConnectError
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    retries = []
+    started = time.monotonic()
+    async with Client(url, "local-" + "s" * 44, on_retry=lambda op, e, d: retries.append((op, d))) as c:
+        with pytest.raises(ConnectError) as info:
+            await c.count_runs("demo/rl")
+    assert time.monotonic() - started < 3.5
+    assert len(retries) == 2 and retries[0][0] == "ProjectRunCount"  # 3 attempts, told before each wait
+    assert url in str(info.value) and "connection refused" in str(info.value)
+    assert "base-url" in info.value.hint and "s" * 44 not in str(info.value)
+
+
+async def test_on_retry_is_told_about_rate_limits(fresh_server):
+    Caller(fresh_server).faults({"script": [429], "retry_after": 0.05})
+    seen = []
+    async with Client(fresh_server.base_url, fresh_server.api_key,
+                      on_retry=lambda op, e, d: seen.append((op, type(e).__name__, d))) as c:
+        with pytest.raises(NotFoundError):
+            await c.count_runs("local/nothing-here")
+    assert seen and seen[0][:2] == ("ProjectRunCount", "RateLimitError") and seen[0][2] >= 0.05

@@ -1,0 +1,83 @@
+"""The one paginator for GraphQL connections (`edges { node { id ... } } pageInfo { endCursor
+hasNextPage }`), used by every listing.
+
+- Pipelined: the next page is requested before the current one is handed out, and the loop is
+  given a turn every few nodes, so the server works on page n+1 while the caller reads page n.
+- Nodes are deduplicated by id (a server paging over ties may repeat one at a page boundary).
+- A cursor that did not move, or a page of nothing new, is refused with PaginationError: asking
+  for the same page again would loop forever.
+- `limit` bounds what is handed out, and the last request asks only for what is still needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+
+from ..errors import PaginationError
+
+# How many nodes are handed out between two turns of the event loop. Consumers usually never
+# await anything real, so without these turns the prefetched request would not even be sent.
+BATCH = 50
+
+Fetch = Callable[[str | None, int], Awaitable[Mapping[str, Any]]]
+"""fetch(after, first) -> the response data of one page."""
+Connection = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+"""connection(data) -> the connection object in it (raises, e.g. NotFoundError, when its parent is null)."""
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # A prefetch abandoned because the caller stopped early may have failed meanwhile; reading
+    # its exception keeps asyncio from logging "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()
+
+
+async def paginate(fetch: Fetch, connection: Connection, *, per_page: int, limit: int | None = None,
+                   what: str = "page") -> AsyncIterator[list[dict[str, Any]]]:
+    """Yield the new nodes of each page, in order, in lists of at most BATCH."""
+    if limit is not None and limit <= 0:
+        return
+    handed = 0
+    seen: set[Any] = set()
+    after: str | None = None
+
+    def request(cursor: str | None) -> asyncio.Future[Mapping[str, Any]]:
+        first = per_page if limit is None else max(1, min(per_page, limit - handed))
+        return asyncio.ensure_future(fetch(cursor, first))
+
+    pending: asyncio.Future[Mapping[str, Any]] | None = request(None)
+    try:
+        while pending is not None:
+            page = connection(await pending)
+            pending = None
+            edges = page["edges"]
+            fresh = []
+            for edge in edges:
+                node = edge["node"]
+                key = node["id"]
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(node)
+            if limit is not None:
+                fresh = fresh[:limit - handed]
+            handed += len(fresh)
+            info = page["pageInfo"]
+            if info["hasNextPage"] and (limit is None or handed < limit):
+                cursor = info.get("endCursor")
+                if not edges or cursor is None or cursor == after:
+                    raise PaginationError(f"{what}: the server's cursor did not move ({cursor!r} after {after!r});"
+                                          " stopping instead of asking for the same page again")
+                if not fresh:
+                    raise PaginationError(f"{what}: the server sent a page of nodes already seen;"
+                                          " stopping instead of looping")
+                after = cursor
+                pending = request(after)
+            for start in range(0, len(fresh), BATCH):
+                if pending is not None:
+                    await asyncio.sleep(0)
+                yield fresh[start:start + BATCH]
+    finally:
+        if pending is not None:
+            pending.add_done_callback(_retrieve)
+            pending.cancel()
