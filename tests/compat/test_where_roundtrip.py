@@ -1,5 +1,6 @@
 """Every compiled --where filter is accepted by the real wandb.Api().runs(filters=...) and
-returns the same runs as this client's own listing."""
+returns the same runs as this client's own listing; a compiled --order sorts as the SDK's own
+order key does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from wandb_gql import SyncClient, compile_where
+from wandb_gql import SyncClient, compile_order, compile_where
 
 pytestmark = pytest.mark.compat
 
@@ -28,9 +29,10 @@ EXPRESSIONS = [
 @pytest.mark.parametrize("expression", EXPRESSIONS)
 def test_compiled_filter_round_trips_through_the_real_sdk(wb, server, expression):
     now = datetime.now(timezone.utc)
-    compiled = compile_where(expression, now=now)
+    compiled = compile_where(expression, now=now).filters
     with SyncClient(server.base_url, server.api_key) as client:
-        ours = [r.name for r in client.runs("demo/vision", filters=compiled, order="-created_at")]
+        # the SDK's "-created_at" and our compiled "-createdAt" must sort alike
+        ours = [r.name for r in client.runs("demo/vision", filters=compiled, order=compile_order("-created_at"))]
     sdk = [r.id for r in wb.Api().runs("demo/vision", filters=compiled, order="-created_at", per_page=200)]
     assert sdk == ours
     assert 0 < len(ours) < 1200, "a round-trip case should select some runs but not all"

@@ -1,5 +1,6 @@
 """--where end to end: random expressions over random runs on a real local server; what the
-server returns for the compiled filter equals a plain Python evaluation of the expression."""
+server returns for the compiled filter equals a plain Python evaluation of the expression, and
+the compiled result names exactly the fields the expression used."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Caller
-from wandb_gql import SyncClient
+from wandb_gql import SyncClient, compile_where
 from wandb_gql.server.local import LocalServer
 
 STATES = ["finished", "crashed", "failed", "running"]
@@ -189,3 +190,19 @@ def test_server_result_equals_python_evaluation(populated, node):
     got = sorted(r.name for r in populated.runs("local/prop", where=expression))
     want = sorted(run["name"] for run in RUNS if holds(run, node))
     assert got == want, expression
+
+
+def fields_used(node) -> list[str]:
+    if node[0] in ("and", "or"):
+        return fields_used(node[1]) + fields_used(node[2])
+    if node[0] == "not":
+        return fields_used(node[1])
+    return [node[1]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(expressions)
+def test_compiled_keys_are_the_fields_used_in_order(node):
+    compiled = compile_where(render(node))
+    assert compiled.keys == tuple(dict.fromkeys(fields_used(node)))
+    assert compiled.expression == render(node) and compiled.dotted_keys == ()

@@ -28,13 +28,14 @@ def validate_filters(filters: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(filters, str):
         import json  # lazily: the CLI imports this module for --help too
 
+        text = filters
         try:
-            filters = json.loads(filters)
+            filters = json.loads(text)
         except json.JSONDecodeError as e:
-            one_line = "\n" not in filters
+            one_line = "\n" not in text
             raise FilterError(
                 f"malformed filter JSON: {e.msg} at line {e.lineno} column {e.colno}",
-                expression=filters if one_line else None, position=e.pos if one_line else None,
+                expression=text if one_line else None, position=e.pos if one_line else None,
             ) from None
     if not isinstance(filters, dict):
         raise FilterError(f"filter JSON must be an object, found {short(filters)}")

@@ -140,7 +140,8 @@ def _tokenize(src: str, start: int = 0) -> list[_Tok]:
             i = j + 1
         else:  # a bare word, possibly with `backticked` parts
             chunks: list[tuple[str, bool]] = []
-            begin, buf = i, []
+            begin = i
+            buf: list[str] = []
             while i < n and not src[i].isspace() and src[i] not in _STOP:
                 if src[i] == "`":
                     close = src.find("`", i + 1)

@@ -1,16 +1,19 @@
-"""The --where language: golden compilations, error corpus, raw --filters validation, lint."""
+"""The --where language: golden compilations, the names an expression touched, error corpus,
+and --order names."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from wandb_gql.errors import FilterError, UsageError
-from wandb_gql.filters import compile_where, lint, validate_filters
+from wandb_gql.filters import FIELDS, Compiled, compile_order, compile_where, resolve_filters, validate_filters
+from wandb_gql.models import RUN_FIELDS
 
 NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -36,6 +39,7 @@ GOLDEN: list[tuple[str, dict]] = [
     ("user = alice", {"username": "alice"}),
     ("created_at >= 2024-01-31", {"createdAt": {"$gte": "2024-01-31T00:00:00"}}),
     ("heartbeat_at < 2024-01-31T12:30:00Z", {"heartbeatAt": {"$lt": "2024-01-31T12:30:00"}}),
+    ("updated_at > 2024-01-31", {"updatedAt": {"$gt": "2024-01-31T00:00:00"}}),
     ("config.batch_size = 64", {"config.batch_size.value": 64}),
     ("summary.loss < 0.5", {"summary_metrics.loss": {"$lt": 0.5}}),
     # every operator
@@ -90,6 +94,7 @@ GOLDEN: list[tuple[str, dict]] = [
     ("created_at > 90s ago", {"createdAt": {"$gt": "2024-03-01T11:58:30"}}),
     ("created_at > 15m ago", {"createdAt": {"$gt": "2024-03-01T11:45:00"}}),
     ("heartbeat_at < 12h ago", {"heartbeatAt": {"$lt": "2024-03-01T00:00:00"}}),
+    ("updated_at < 1d ago", {"updatedAt": {"$lt": "2024-02-29T12:00:00"}}),
     ("created_at < 2w ago", {"createdAt": {"$lt": "2024-02-16T12:00:00"}}),
     ("created_at < 30d AGO", {"createdAt": {"$lt": "2024-01-31T12:00:00"}}),
     # precedence, grouping, flattening, not
@@ -122,9 +127,10 @@ GOLDEN: list[tuple[str, dict]] = [
 @pytest.mark.parametrize(("expr", "expected"), GOLDEN, ids=[e for e, _ in GOLDEN])
 def test_golden(expr: str, expected: dict) -> None:
     compiled = compile_where(expr, now=NOW)
-    assert compiled == expected
-    assert json.loads(json.dumps(compiled)) == compiled  # plain JSON, nothing exotic
-    assert validate_filters(compiled) == compiled
+    assert compiled.filters == expected
+    assert compiled.expression == expr
+    assert json.loads(json.dumps(compiled.filters)) == compiled.filters  # plain JSON, nothing exotic
+    assert validate_filters(compiled.filters) == compiled.filters
 
 
 def test_golden_table_is_large_enough() -> None:
@@ -135,19 +141,19 @@ def test_relative_time_resolves_once_against_now() -> None:
     naive = datetime(2024, 3, 1, 12, 0, 0)
     aware_elsewhere = datetime(2024, 3, 1, 14, 0, 0, tzinfo=timezone(timedelta(hours=2)))
     expected = {"createdAt": {"$lt": "2024-02-29T12:00:00"}}
-    assert compile_where("created_at < 1d ago", now=naive) == expected
-    assert compile_where("created_at < 1d ago", now=aware_elsewhere) == expected
+    assert compile_where("created_at < 1d ago", now=naive).filters == expected
+    assert compile_where("created_at < 1d ago", now=aware_elsewhere).filters == expected
 
 
 def test_relative_time_defaults_to_current_utc_time() -> None:
     before = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    got = compile_where("created_at > 0s ago")["createdAt"]["$gt"]
+    got = compile_where("created_at > 0s ago").filters["createdAt"]["$gt"]
     after = datetime.now(timezone.utc).replace(tzinfo=None)
     assert before <= datetime.strptime(got, "%Y-%m-%dT%H:%M:%S") <= after
 
 
-FIELD_LIST = ("name, display_name, state, tags, group, job_type, sweep, user, created_at, "
-              "heartbeat_at, config.<key>, summary.<key>")
+FIELD_LIST = ("name, display_name, state, tags, group, job_type, sweep, created_at, heartbeat_at, "
+              "updated_at, user, config.<key>, summary.<key>")
 
 ERRORS: list[tuple[str, str, int]] = [
     ("", "empty expression: expected a filter such as 'state = finished'", 0),
@@ -177,8 +183,10 @@ ERRORS: list[tuple[str, str, int]] = [
     ("created_at < 30D ago", "unknown time unit 'D' in '30D ago': expected s, m, h, d or w", 13),
     ("created_at < 12 ago", "missing time unit in '12 ago': expected s, m, h, d or w", 13),
     ("created_at < x3d ago", "expected <n><unit> before 'ago' (e.g. 30d ago), found 'x3d'", 13),
-    ("summary.loss < 3d ago", "relative time '3d ago' is only valid on created_at and "
-                              "heartbeat_at, not summary.loss", 15),
+    ("summary.loss < 3d ago", "relative time '3d ago' is only valid on created_at, "
+                              "heartbeat_at and updated_at, not summary.loss", 15),
+    ("updated_at ~ x", "'~' is not supported on updated_at: updated_at supports only =, "
+                       "!=, <, <=, >, >=, in, not in, exists, not exists", 11),
     ("created_at < 1700000000", "expected a date, datetime or relative time after '<' for "
                                 "created_at, found '1700000000'", 13),
     ("created_at < 30d", "expected a date, datetime or relative time after '<' for "
@@ -231,6 +239,9 @@ def test_error_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize(("expr", "hint"), [
     ("id = abc", "the run id is 'name'"),
     ("displayName = x", "did you mean 'display_name'?"),
+    ("updatedAt > 1d ago", "did you mean 'updated_at'?"),
+    ("username = alice", "did you mean 'user'?"),
+    ("sweepName = s1", "did you mean 'sweep'?"),
     ("summary_metrics.acc > 1", "write summary.<key>"),
     ("state = and", "to use it as a string, quote it: 'and'"),
     ("state == x", "use a single '=' for equality"),
@@ -244,225 +255,125 @@ def test_error_hints(expr: str, hint: str) -> None:
     assert str(info.value).endswith(f"({hint})")
 
 
-# --------------------------------------------------------------------------- validate_filters
-
-GOOD_FILTERS = [
-    {},
-    {"state": "finished"},
-    {"tags": {"$in": ["a", "b"]}},
-    {"$and": [{"createdAt": {"$lt": "2024-01-01T00:00:00"}}, {"state": {"$ne": "running"}}]},
-    {"$or": [{"tags": None}, {"tags": {"$ne": "keep"}}]},
-    {"$nor": [{"summary_metrics.loss": {"$exists": True}}]},
-    {"config.lr.value": {"$gte": 0.1, "$lte": 1}},
-    {"display_name": {"$regex": "^foo.*"}},
-    {"config.opt": {"lr": 0.1}},  # equality with an embedded object
-    {"name": {"$eq": "abc", "$nin": []}},
-]
+# --------------------------------------------------------------------------- Compiled: the names touched
 
 
-@pytest.mark.parametrize("filters", GOOD_FILTERS, ids=[json.dumps(f) for f in GOOD_FILTERS])
-def test_validate_good(filters: dict) -> None:
-    assert validate_filters(filters) is filters
-    assert validate_filters(json.dumps(filters)) == filters
-
-
-BAD_FILTERS: list[tuple[str, str]] = [
-    ('{"state": ', "malformed filter JSON: Expecting value at line 1 column 11"),
-    ("[1, 2]", "filter JSON must be an object, found [1, 2]"),
-    ('"state"', 'filter JSON must be an object, found "state"'),
-    ('{"$and": []}',
-     """filters["$and"]: '$and' needs a non-empty list of filter objects, found []"""),
-    ('{"$or": {"a": 1}}',
-     """filters["$or"]: '$or' needs a non-empty list of filter objects, found {"a": 1}"""),
-    ('{"$nor": [1]}',
-     """filters["$nor"]: '$nor' needs a non-empty list of filter objects, found [1]"""),
-    ('{"$and": [{"state": {"$not": {"$eq": 1}}}]}',
-     """filters["$and"][0]["state"]["$not"]: unknown operator '$not': expected one of $and, $or, """
-     """$nor, $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin, $exists, $regex"""),
-    ('{"$where": "1"}',
-     """filters["$where"]: unknown operator '$where': expected one of $and, $or, $nor, $eq, """
-     """$ne, $gt, $gte, $lt, $lte, $in, $nin, $exists, $regex"""),
-    ('{"summary_metrics.x": {"$gt": Infinity}}',
-     """filters["summary_metrics.x"]["$gt"]: expected a finite number, found inf"""),
-    ('{"summary_metrics.x": [1, NaN]}',
-     """filters["summary_metrics.x"]: expected a finite number, found nan"""),
-    ('{"$gt": 1}', """filters["$gt"]: '$gt' needs a field: expected {"<field>": {"$gt": ...}}"""),
-    ('{"tags": {"$in": "a"}}', """filters["tags"]["$in"]: '$in' needs a list, found "a\""""),
-    ('{"tags": {"$nin": null}}', """filters["tags"]["$nin"]: '$nin' needs a list, found null"""),
-    ('{"group": {"$exists": 1}}', """filters["group"]["$exists"]: '$exists' needs true or false, """
-                                  """found 1"""),
-    ('{"name": {"$regex": 5}}', """filters["name"]["$regex"]: '$regex' needs a string, found 5"""),
-    ('{"name": {"$regex": "(a"}}',
-     """filters["name"]["$regex"]: invalid regex "(a": missing ), unterminated subpattern"""),
-    ('{"name": {"$eq": 1, "x": 2}}',
-     """filters["name"]["x"]: cannot mix operators and plain keys in one condition"""),
-    ('{"name": {"$or": [{"a": 1}]}}',
-     """filters["name"]["$or"]: '$or' combines whole filters and is not valid inside a field's """
-     """condition: move it to the top level"""),
-    ('{"": 1}', """filters[""]: expected a field name or an operator, found an empty key"""),
-]
-
-
-@pytest.mark.parametrize(("raw", "message"), BAD_FILTERS, ids=[r for r, _ in BAD_FILTERS])
-def test_validate_bad(raw: str, message: str) -> None:
-    with pytest.raises(FilterError) as info:
-        validate_filters(raw)
-    assert info.value.message == message
-    assert "\n" not in info.value.message
-
-
-def test_validate_bad_dict_input() -> None:
-    with pytest.raises(FilterError, match=r"unknown operator '\$size'"):
-        validate_filters({"tags": {"$size": 2}})
-
-
-def test_malformed_json_carets_one_line_input() -> None:
-    with pytest.raises(FilterError) as info:
-        validate_filters('{"state": "a",}')
-    assert info.value.position == 14
-    assert info.value.caret().endswith("\n  " + " " * 14 + "^")
-    with pytest.raises(FilterError) as info:
-        validate_filters('{\n"state": }')
-    assert info.value.position is None and info.value.caret() == ""
-
-
-# --------------------------------------------------------------------------- lint
-
-ANCHOR = ("regex '{}' uses anchors (^ or $), and W&B's docs disagree on whether it supports "
-          "them: check the count with 'wbgql runs explain', or drop them")
-RE2 = ("regex '{}' uses {}, which RE2 (W&B's regex engine) does not support: rewrite the regex "
-       "without them")
-
-LINT: list[tuple[dict, list[str]]] = [
-    ({"summary.acc": {"$gt": 0.9}},
-     ["'summary.acc' matches nothing on W&B: summary keys are filtered as 'summary_metrics.acc'"]),
-    ({"$and": [{"state": "finished"}, {"id": "abc"}]},
-     ["'id' is not a W&B filter field: the run id is 'name'"]),
-    ({"name": {"$regex": "^tmp-"}}, [ANCHOR.format("^tmp-")]),
-    ({"name": {"$regex": "tmp$"}}, [ANCHOR.format("tmp$")]),
-    ({"name": {"$regex": "foo(?=bar)"}}, [RE2.format("foo(?=bar)", "lookahead")]),
-    ({"name": {"$regex": "foo(?!bar)"}}, [RE2.format("foo(?!bar)", "lookahead")]),
-    ({"name": {"$regex": "(?<=a)b"}}, [RE2.format("(?<=a)b", "lookbehind")]),
-    ({"name": {"$regex": "(?<!a)b"}}, [RE2.format("(?<!a)b", "lookbehind")]),
-    ({"name": {"$regex": r"(a)\1"}}, [RE2.format(r"(a)\1", "backreferences")]),
-    ({"name": {"$regex": "(?P<x>a)(?P=x)"}}, [RE2.format("(?P<x>a)(?P=x)", "backreferences")]),
-    ({"name": {"$regex": "(?>ab)c"}}, [RE2.format("(?>ab)c", "atomic groups")]),
-    ({"name": {"$regex": "a++b"}}, [RE2.format("a++b", "possessive quantifiers")]),
-    ({"name": {"$regex": "^(a)\\1$"}},
-     [ANCHOR.format("^(a)\\1$"), RE2.format("^(a)\\1$", "backreferences")]),
-    ({"config.lr.value": "0.1"},
-     ["'config.lr.value' is compared with the quoted number \"0.1\", which compares as a string: "
-      "unquote it to compare numbers"]),
-    ({"summary_metrics.epoch": {"$in": [1, "2"]}},
-     ["'summary_metrics.epoch' is compared with the quoted number \"2\", which compares as a "
-      "string: unquote it to compare numbers"]),
-    ({"config.lr.value": {"$gt": "1e-3"}},
-     ["'config.lr.value' is compared with the quoted number \"1e-3\", which compares as a "
-      "string: unquote it to compare numbers"]),
-    ({"state": "Finished"},
-     ["state 'Finished' is never used by W&B, so it matches nothing: use one of running, "
-      "finished, crashed, failed, killed, preempting, preempted, pending"]),
-    ({"state": {"$in": ["failed", "error"]}},
-     ["state 'error' is never used by W&B, so it matches nothing: use one of running, "
-      "finished, crashed, failed, killed, preempting, preempted, pending"]),
-    ({"createdAt": {"$lt": 1700000000}},
-     ["'createdAt' is compared with the number 1700000000, which W&B rejects: use a UTC ISO "
-      "string like \"2024-01-31T00:00:00\""]),
-]
-
-
-@pytest.mark.parametrize(("filters", "warnings"), LINT, ids=[json.dumps(f) for f, _ in LINT])
-def test_lint(filters: dict, warnings: list[str]) -> None:
-    assert lint(filters) == warnings
-    assert lint(filters, destructive=True) == warnings  # none of these matches every run
-
-
-CLEAN = [
-    {"state": "finished"},
-    {"state": {"$in": list(("running", "finished", "crashed", "failed", "killed", "preempting",
-                            "preempted", "pending"))}},
-    {"config.opt.lr.value": 0.1},  # nested config keys are fine
-    {"config.name.value": "run-1"},
-    {"name": "123"},  # root fields hold strings; a numeric run id is fine
-    {"summary_metrics.loss": {"$lt": 0.5}},
-    {"name": {"$regex": r"tmp-\d+[$^]"}},  # ^ and $ inside a class are not anchors
-    {"name": {"$regex": r"a\$b\^c"}},
-    {"name": {"$regex": "(?:ab)+c*?(?i)x"}},
-    {"createdAt": {"$lt": "2024-01-31T00:00:00"}},
-    compile_where("state in (crashed, failed) and created_at < 30d ago", now=NOW),
-    compile_where("summary.val/acc >= 0.9 and config.lr = 0.001 and tags has baseline", now=NOW),
-]
-
-
-@pytest.mark.parametrize("filters", CLEAN, ids=[json.dumps(f) for f in CLEAN])
-def test_lint_clean(filters: dict) -> None:
-    assert lint(filters) == []
-    assert lint(filters, destructive=True) == []
-
-
-EVERY_RUN = "this filter matches every run ({}): narrow it before a destructive command, or " \
-            "pass --all if every run is what you mean"
-
-
-@pytest.mark.parametrize(("filters", "reason"), [
-    ({}, "it is empty"),
-    ({"$and": [{}]}, "it is empty"),
-    ({"name": {"$exists": True}}, "every run has a name"),
-    ({"$and": [{"state": {"$exists": True}}, {"name": {"$exists": True}}]},
-     "every run has a state"),
-    ({"$or": [{"config.x.value": 1}, {"$nor": [{"config.x.value": 1}]}]},
-     'it is X or not X, with X = {"config.x.value": 1}'),
-    (compile_where("not (config.x = 1) or config.x = 1"),
-     'it is X or not X, with X = {"config.x.value": 1}'),
-    (compile_where("group = a or not (group = a or state = failed) or state = failed"),
-     'it is X or not X, with X = {"$or": [{"group": "a"}, {"state": "failed"}]}'),
-    ({"$or": [{"state": "finished"}, {}]}, "it is empty"),
+@pytest.mark.parametrize(("expr", "keys"), [
+    ("state = finished and summary.val/acc > 0.9 and config.lr = 0.001",
+     ("state", "summary.val/acc", "config.lr")),
+    # in order of first use, once each, whatever the operator or nesting
+    ("not (config.lr > 1 or state in (a, b)) and config.lr exists and tags has x and state != c",
+     ("config.lr", "state", "tags")),
+    # one vocabulary: W&B's keys never show here, field names are lowercased, key case is kept
+    ("STATE = a and Summary.Acc > 1 and user = u and created_at < 1d ago",
+     ("state", "summary.Acc", "user", "created_at")),
+    ("config.opt.lr = 0.1 and summary.layer3.grad_norm > 1", ("config.opt.lr", "summary.layer3.grad_norm")),
+    # a key part holding a dot keeps its backticks, so the name is not read as nesting
+    ("summary.`val.acc` > 0.5 and summary.`loss (val)` < 1 and config.`a.b`.c = 1",
+     ("summary.`val.acc`", "summary.loss (val)", "config.`a.b`.c")),
 ])
-def test_lint_destructive_matches_every_run(filters: dict, reason: str) -> None:
-    assert lint(filters, destructive=True) == [EVERY_RUN.format(reason)]
-    assert lint(filters) == []
+def test_compiled_keys(expr: str, keys: tuple[str, ...]) -> None:
+    assert compile_where(expr, now=NOW).keys == keys
 
 
-@pytest.mark.parametrize("filters", [
-    {"$or": [{"config.x.value": 1}, {"$nor": [{"config.x.value": 2}]}]},
-    {"$and": [{"name": {"$exists": True}}, {"state": "failed"}]},
-    {"name": {"$exists": False}},
-    {"tags": {"$exists": True}},
-    {"$nor": [{}]},
-    compile_where("not (group = a or state = failed) or group = a"),
-])
-def test_lint_destructive_narrow_filters_pass(filters: dict) -> None:
-    assert lint(filters, destructive=True) == []
-
-
-def test_lint_backticked_dotted_key_needs_the_expression() -> None:
-    expr = "summary.`val.acc` > 0.5 and config.`a.b` = 1 and summary.plain.nested > 1"
+def test_compiled_is_a_frozen_result_with_the_expression() -> None:
+    expr = "summary.`val.acc` > 0.5 and config.`a.b` = 1 and summary.plain.nested > 1 and summary.`val.acc` < 1"
     compiled = compile_where(expr, now=NOW)
-    assert lint(compiled) == []
-    assert lint(compiled, expression=expr) == [
-        f"key '{key}' holds a dot inside backticks, but W&B reads every dot as nesting and "
-        "cannot address that key: rename the key when logging, or filter on it client side"
-        for key in ("summary_metrics.val.acc", "config.a.b.value")
-    ]
-    assert lint(compiled, expression="summary.`val_acc` > 0.5") == []
+    assert isinstance(compiled, Compiled) and compiled.expression == expr
+    # what lint needs from parsing: the compiled keys whose backticked part holds a dot
+    assert compiled.dotted_keys == ("summary_metrics.val.acc", "config.a.b.value")
+    assert compile_where("summary.`val_acc` > 0.5").dotted_keys == ()
+    with pytest.raises(FrozenInstanceError):
+        compiled.keys = ()  # type: ignore[misc]
 
 
-def test_lint_on_compiled_expression_catches_state_and_anchor() -> None:
-    compiled = compile_where("state = done or name ~ '^tmp'", now=NOW)
-    assert lint(compiled) == [
-        "state 'done' is never used by W&B, so it matches nothing: use one of running, finished, "
-        "crashed, failed, killed, preempting, preempted, pending",
-        ANCHOR.format("^tmp"),
-    ]
+def test_fields_come_from_the_run_declaration() -> None:
+    assert FIELDS == {f.name: f.filter for f in RUN_FIELDS if f.filter is not None}
+    assert FIELDS["sweep"] == "sweep" and FIELDS["user"] == "username" and FIELDS["updated_at"] == "updatedAt"
+    assert "id" not in FIELDS  # W&B's storage id cannot be filtered on
 
 
-def test_lint_deduplicates() -> None:
-    assert len(lint({"$or": [{"summary.a": 1}, {"summary.a": 2}]})) == 1
+def test_resolve_filters() -> None:
+    assert resolve_filters() == {}
+    assert resolve_filters(where="state = finished") == {"state": "finished"}
+    assert resolve_filters(filters='{"state": "failed"}') == {"state": "failed"}
+    assert resolve_filters(filters={"state": "failed"}) == {"state": "failed"}
+    with pytest.raises(UsageError, match="not both"):
+        resolve_filters('{"state": "failed"}', "state = finished")
+    with pytest.raises(FilterError):
+        resolve_filters(where="state ==")
 
 
-def test_module_imports_only_stdlib() -> None:
+# --------------------------------------------------------------------------- compile_order
+
+ORDER_FIELDS = {f.name: f.filter for f in RUN_FIELDS if f.filter is not None}
+
+
+@pytest.mark.parametrize("name", sorted(ORDER_FIELDS))
+def test_order_every_field(name: str) -> None:
+    key = ORDER_FIELDS[name]
+    assert compile_order(name) == f"+{key}"  # no sign: ascending
+    assert compile_order(f"+{name}") == f"+{key}"
+    assert compile_order(f"-{name}") == f"-{key}"
+    assert compile_order(f"  - {name} ") == f"-{key}"
+
+
+@pytest.mark.parametrize(("order", "key"), [
+    ("created_at", "+createdAt"),
+    ("-created_at", "-createdAt"),
+    ("+created_at", "+createdAt"),  # the SDK's spelling is a vocabulary name: same order on W&B
+    ("display_name", "+displayName"),
+    ("heartbeat_at", "+heartbeatAt"),
+    ("-summary.val/acc", "-summary_metrics.val/acc"),
+    ("+config.lr", "+config.lr.value"),
+    ("config.opt.lr", "+config.opt.value.lr"),
+    ("-summary.`val.acc`", "-summary_metrics.val.acc"),
+    ("-Summary.Loss", "-summary_metrics.Loss"),
+    ("-STATE", "-state"),
+])
+def test_order_vocabulary(order: str, key: str) -> None:
+    assert compile_order(order) == key
+
+
+@pytest.mark.parametrize("order", [
+    "-createdAt", "+createdAt", "createdAt", "heartbeatAt", "-updatedAt", "+displayName", "jobType", "-username",
+    "-config.seed.value", "config.lr.value", "+config.opt.value.lr",
+    "summary_metrics.loss", "-summary_metrics.val/acc", "+summary_metrics.a.b",
+])
+def test_order_raw_wandb_keys_pass_through(order: str) -> None:
+    assert compile_order(order) == order
+
+
+@pytest.mark.parametrize(("order", "message", "position"), [
+    ("foo", f"unknown field 'foo': expected one of {FIELD_LIST}", 0),
+    ("-foo", f"unknown field 'foo': expected one of {FIELD_LIST}", 1),
+    ("id", f"unknown field 'id': expected one of {FIELD_LIST}", 0),
+    ("summary", f"unknown field 'summary': expected one of {FIELD_LIST}", 0),
+    ("", "empty order: expected a field name such as -created_at", 0),
+    ("-", "empty order: expected a field name such as -created_at", 1),
+    ("-summary.", "empty key part in 'summary.': expected summary.<key>", 1),
+    ("created_at desc", "expected one field name in the order, found 'desc'", 11),
+    ("-(state)", "expected one field name in the order, found '('", 1),
+])
+def test_order_errors(order: str, message: str, position: int) -> None:
+    with pytest.raises(FilterError) as info:
+        compile_order(order)
+    assert info.value.message == message
+    assert info.value.expression == order and info.value.position == position
+
+
+def test_order_error_hints() -> None:
+    with pytest.raises(FilterError) as info:
+        compile_order("-createdat")
+    assert info.value.hint == "did you mean 'created_at'?"
+    with pytest.raises(FilterError) as info:
+        compile_order("run_id")
+    assert info.value.hint == "the run id is 'name'"
+
+
+def test_package_imports_only_stdlib() -> None:
     code = ("import sys; import wandb_gql.filters; "
-            "print(sorted(m for m in ('gql', 'aiohttp', 'pydantic', 'typer', 'rich', 'orjson') "
+            "print(sorted(m for m in ('gql', 'aiohttp', 'pydantic', 'typer', 'rich', 'orjson', 'json') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
