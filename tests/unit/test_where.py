@@ -342,6 +342,8 @@ def test_order_vocabulary(order: str, key: str) -> None:
 ])
 def test_order_raw_wandb_keys_pass_through(order: str) -> None:
     assert compile_order(order) == order
+    spaced = f" {order[0]} {order[1:]} " if order[0] in "+-" else f"  {order} "
+    assert compile_order(spaced) == order  # only blanks are trimmed
 
 
 @pytest.mark.parametrize(("order", "message", "position"), [

@@ -165,13 +165,15 @@ def _tokenize(src: str, start: int = 0) -> list[_Tok]:
 # ---------------------------------------------------------------------------- fields
 
 
-@dataclass(frozen=True)
 class _Field:
-    label: str  # as written, for messages
-    name: str   # the one-vocabulary name (Compiled.keys)
-    key: str    # W&B's key
-    kind: str   # tags | time | str | any
-    dotted: bool = False  # a backticked part holds a dot
+    __slots__ = ("label", "name", "key", "kind", "dotted")
+
+    def __init__(self, label: str, name: str, key: str, kind: str, dotted: bool = False) -> None:
+        self.label = label    # as written, for messages
+        self.name = name      # the one-vocabulary name (Compiled.keys)
+        self.key = key        # W&B's key
+        self.kind = kind      # tags | time | str | any
+        self.dotted = dotted  # a backticked part holds a dot
 
 
 def _resolve_field(src: str, tok: _Tok) -> _Field:
@@ -480,23 +482,24 @@ def compile_order(order: str) -> str:
     """Compile an ``--order`` name to W&B's order key.
 
     ``--order`` takes the names ``--where`` takes, with ``+`` (ascending, the default when there
-    is no sign) or ``-`` (descending) in front, and returns W&B's key, always signed::
+    is no sign) or ``-`` (descending) in front, and returns W&B's key with its sign::
 
         created_at       -> +createdAt
         -summary.val/acc -> -summary_metrics.val/acc
         +config.lr       -> +config.lr.value        (config.opt.lr -> +config.opt.value.lr)
         display_name     -> +displayName
 
-    W&B's own keys pass through exactly as given: its root keys that are not also a name of
-    the vocabulary (``-createdAt``, ``heartbeatAt``, ``username``), ``summary_metrics.<key>``
-    and ``config.<key>.value[.<sub>]`` (a config name whose second part is ``value`` is taken
-    as already compiled, as W&B reads it). A name of the vocabulary always compiles, so the
-    SDK-style ``+created_at`` becomes ``+createdAt`` (both spellings sort the same on W&B and
-    on the local server). Anything else raises ``FilterError`` naming the allowed names.
+    W&B's own keys pass through as given (with or without a sign; only blanks are trimmed): its
+    root keys that are not also a name of the vocabulary (``-createdAt``, ``heartbeatAt``,
+    ``username``), ``summary_metrics.<key>`` and ``config.<key>.value[.<sub>]`` (a config name
+    whose second part is ``value`` is taken as already compiled, as W&B reads it). A name of the
+    vocabulary always compiles, so the SDK-style ``+created_at`` becomes ``+createdAt`` (both
+    spellings sort the same on W&B and on the local server). Anything else raises
+    ``FilterError`` naming the allowed names.
     """
     text = order.strip()
     start = len(order) - len(order.lstrip())
-    sign = "+"
+    sign = ""
     if text[:1] in ("+", "-"):
         sign = text[0]
         rest = order[start + 1:]
@@ -506,7 +509,8 @@ def compile_order(order: str) -> str:
         raise FilterError("empty order: expected a field name such as -created_at", expression=order,
                           position=start, hint=f"fields: {_FIELD_LIST}")
     if _raw_order_key(text):
-        return order.strip()
+        return sign + text
+    sign = sign or "+"
     toks = _tokenize(order, start)
     tok = toks[0]
     if tok.kind != "word" or toks[1].kind != "eof":
