@@ -1,4 +1,5 @@
-"""Settings: flag > environment > netrc, and the refusal to leak a key over plain http."""
+"""Settings: flag > environment > wandb's settings file > default (netrc for the key), where
+each came from, and the refusal to leak a key over plain http."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from wandb_gql import ConfigError, Settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_ENTITY", "WANDB_HTTP_TIMEOUT"):
+    for name in ("WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_ENTITY", "WANDB_HTTP_TIMEOUT", "WANDB_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -79,3 +80,70 @@ def test_bad_timeout_env(monkeypatch):
 
 def test_key_is_not_in_repr():
     assert "topsecret" not in repr(Settings.resolve(base_url="https://x", api_key="topsecret"))
+
+
+def write_wandb_settings(directory, **values):
+    """As `wandb login --host URL` leaves it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = "".join(f"{k} = {v}\n" for k, v in values.items())
+    (directory / "settings").write_text(f"[default]\n{lines}")
+
+
+def test_wandb_login_host_is_followed(clean_env):
+    """wandb login --host writes base_url to ~/.config/wandb/settings and the key to netrc."""
+    write_wandb_settings(clean_env / ".config" / "wandb", base_url="http://localhost:8080")
+    write_netrc(clean_env / "netrc", "localhost:8080", "from-netrc")
+    s = Settings.resolve()
+    assert (s.base_url, s.api_key) == ("http://localhost:8080", "from-netrc")
+    assert (s.base_url_source, s.key_source) == ("settings", "netrc")
+    assert s.settings_file == str(clean_env / ".config" / "wandb" / "settings")
+
+
+def test_wandb_config_dir_moves_the_settings_file(monkeypatch, clean_env):
+    write_wandb_settings(clean_env / "elsewhere", base_url="https://wandb.example.com/", entity="lab")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(clean_env / "elsewhere"))
+    s = Settings.resolve(api_key="k")
+    assert (s.base_url, s.entity, s.base_url_source, s.key_source) == ("https://wandb.example.com", "lab",
+                                                                       "settings", "flag")
+
+
+def test_precedence_flag_over_env_over_settings_file_over_default(monkeypatch, clean_env):
+    assert Settings.resolve(api_key="k").base_url_source == "default"
+    write_wandb_settings(clean_env / ".config" / "wandb", base_url="https://file.example.com", entity="file")
+    assert Settings.resolve(api_key="k").base_url == "https://file.example.com"
+    monkeypatch.setenv("WANDB_BASE_URL", "https://env.example.com")
+    monkeypatch.setenv("WANDB_ENTITY", "env")
+    monkeypatch.setenv("WANDB_API_KEY", "env-key")
+    s = Settings.resolve()
+    assert (s.base_url, s.entity, s.base_url_source, s.key_source) == ("https://env.example.com", "env", "env", "env")
+    s = Settings.resolve(base_url="https://flag.example.com", entity="flag", api_key="flag-key")
+    assert (s.base_url, s.entity, s.base_url_source, s.key_source) == ("https://flag.example.com", "flag",
+                                                                       "flag", "flag")
+
+
+def test_a_bad_url_in_the_settings_file_says_where_it_came_from(clean_env):
+    write_wandb_settings(clean_env / ".config" / "wandb", base_url="https://wandb.ai")
+    with pytest.raises(ConfigError, match="settings"):
+        Settings.resolve(api_key="k")
+
+
+def test_an_unreadable_settings_file_is_a_config_error(clean_env):
+    directory = clean_env / ".config" / "wandb"
+    directory.mkdir(parents=True)
+    (directory / "settings").write_text("base_url = no section header\n")
+    with pytest.raises(ConfigError, match="settings file"):
+        Settings.resolve(api_key="k")
+
+
+def test_a_settings_file_without_default_section_is_ignored(clean_env):
+    directory = clean_env / ".config" / "wandb"
+    directory.mkdir(parents=True)
+    (directory / "settings").write_text("[other]\nbase_url = https://x\n")
+    s = Settings.resolve(api_key="k")
+    assert s.base_url == "https://api.wandb.ai" and s.settings_file is None
+
+
+def test_sources_never_carry_the_key(clean_env):
+    write_netrc(clean_env / "netrc", "api.wandb.ai", "very-secret-key")
+    s = Settings.resolve()
+    assert s.key_source == "netrc" and "very-secret-key" not in repr(s)
