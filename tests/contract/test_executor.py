@@ -7,7 +7,7 @@ import pytest
 from graphql import execute
 
 from wandb_gql import documents
-from wandb_gql.server.app import transaction
+from wandb_gql.server.db import transaction
 from wandb_gql.server.executor import executor_options
 from wandb_gql.server.resolvers import Context
 

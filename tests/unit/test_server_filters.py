@@ -7,7 +7,7 @@ import json
 import pytest
 
 from wandb_gql.server import db
-from wandb_gql.server.filters import FilterSyntaxError, order_sql, parse_filters, where_sql
+from wandb_gql.server.sqlfilter import FilterSyntaxError, order_sql, parse_filters, where_sql
 
 # name, state, display_name, group, job_type, sweep, username, host, tags, created_at, heartbeat_at, config, summary
 RUNS = [

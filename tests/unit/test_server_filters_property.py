@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wandb_gql.server import db
-from wandb_gql.server.filters import order_sql, where_sql
+from wandb_gql.server.sqlfilter import order_sql, where_sql
 
 NAMES = ["r0", "r1", "r2", "r3", "r4", "r5"]
 STATES = ["running", "finished", "crashed"]

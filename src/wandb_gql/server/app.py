@@ -9,41 +9,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import logging
-import re
 import sqlite3
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any, AsyncIterator
 
 import orjson
 from aiohttp import web
-from graphql import GraphQLError, execute, parse, validate
+from graphql import DocumentNode, ExecutionResult, GraphQLError, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
-from . import history
-from .db import now
+from .db import transaction
 from .executor import executor_options
 from .faults import Faults
 from .jsonutil import loads_lenient
-from .resolvers import Context, executable_schema, file_id_from_token
-from .store import BadInput, Store, Viewer, json_object_text
+from .resolvers import Context, executable_schema
+from .resolvers.file import file_id_from_token
+from .store import BadInput, Store, Viewer
 
 log = logging.getLogger("wandb_gql.server")
 _EXECUTOR = executor_options()
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"invalid duration {text!r}: use a number and a unit, like 7d, 12h, 30m or 90s")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-
 
 SERVER: web.AppKey["Server"] = web.AppKey("server", object)  # type: ignore[arg-type]
 VIEWER: web.RequestKey[Viewer] = web.RequestKey("viewer", Viewer)
@@ -58,17 +45,6 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
     return _json({"errors": [{"message": message}]}, status, headers)
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 class Server:
     """Everything one running server holds: storage, the executable schema, faults, retention."""
 
@@ -80,7 +56,7 @@ class Server:
         self.schema = executable_schema()
         self._check_documents()
         self._ephemeral = {k: store.default_user for k in ephemeral_keys}
-        self._documents: OrderedDict[str, Any] = OrderedDict()
+        self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
 
     def _check_documents(self) -> None:
         """The client's documents must be valid here: checked once at start, never per request."""
@@ -108,7 +84,7 @@ class Server:
                 return viewer
         return self.store.authenticate(key)
 
-    def document(self, query: str) -> tuple[Any, list[GraphQLError]]:
+    def document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
         """Parse and validate once per distinct query text; the SDK repeats the same few."""
         cached = self._documents.get(query)
         if cached is None:
@@ -157,7 +133,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
     if not isinstance(variables, dict):
         return _error('"variables" must be a JSON object', 400)
     doc, errors = server.document(payload["query"])
-    if errors:
+    if doc is None or errors:
         return _json({"errors": [_format_error(e) for e in errors]}, 400)
     ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}")
     # operationName "" means none: the SDK's wandb-core sends it that way.
@@ -165,6 +141,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
     with transaction(server.store.conn):
         result = execute(server.schema, doc, context_value=ctx, variable_values=variables,
                          operation_name=operation, **_EXECUTOR)
+    assert isinstance(result, ExecutionResult)  # every resolver here is synchronous
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [_format_error(e) for e in result.errors]
@@ -200,7 +177,6 @@ async def file_stream_handler(request: web.Request) -> web.Response:
 
 
 def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) -> None:
-    conn = store.conn
     files = payload.get("files") or {}
     if not isinstance(files, dict):
         raise BadInput('"files" must be an object')
@@ -209,27 +185,19 @@ def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) 
         if not isinstance(content, list):
             raise BadInput(f'{name}: "content" must be a list of lines')
         if name == "wandb-history.jsonl":
-            history.append_history(conn, run, offset, content)
+            store.append_history(run, offset, content)
         elif name == "wandb-events.jsonl":
-            history.append_events(conn, run, offset, content)
+            store.append_events(run, offset, content)
         elif name == "output.log":
-            history.write_log(conn, run, offset, content)
+            store.write_log(run, offset, content)
         elif name == "wandb-summary.json" and content:
             # The whole current summary, replacing the stored one.
-            conn.execute("UPDATE runs SET summary = ? WHERE id = ?",
-                         (json_object_text(content[-1], "wandb-summary.json"), run["id"]))
-    for name in payload.get("uploaded") or []:
-        conn.execute("INSERT INTO files (run_id, name, uploaded, updated_at) VALUES (?, ?, 1, datetime('now'))"
-                     " ON CONFLICT (run_id, name) DO UPDATE SET uploaded = 1", (run["id"], str(name)))
-    stamp = now()
+            store.replace_summary(run["id"], content[-1])
+    store.record_uploaded_files(run["id"], [str(name) for name in payload.get("uploaded") or []])
     if payload.get("complete"):
-        exitcode = payload.get("exitcode")
-        state = "finished" if exitcode in (0, None) else "failed"
-        conn.execute("UPDATE runs SET state = ?, exitcode = ?, heartbeat_at = ?, updated_at = ? WHERE id = ?",
-                     (state, exitcode, stamp, stamp, run["id"]))
+        store.finish_run(run["id"], payload.get("exitcode"))
     else:
-        state = "preempting" if payload.get("preempting") else "running"
-        conn.execute("UPDATE runs SET state = ?, heartbeat_at = ? WHERE id = ?", (state, stamp, run["id"]))
+        store.heartbeat(run["id"], "preempting" if payload.get("preempting") else "running")
 
 
 async def storage_handler(request: web.Request) -> web.Response:
@@ -239,16 +207,14 @@ async def storage_handler(request: web.Request) -> web.Response:
     if file_id is None:
         return _error("unknown or forged storage token", 404)
     if request.method == "PUT":
-        data = await request.read()
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        data = await request.read()  # before the transaction: nothing awaits inside one
         with transaction(store.conn):
-            store.conn.execute("UPDATE files SET data = ?, size = ?, md5 = ?, uploaded = 1,"
-                               " updated_at = datetime('now') WHERE id = ?", (data, len(data), md5, file_id))
+            store.put_file_data(file_id, data)
         return web.Response(status=200)
-    row = store.conn.execute("SELECT data FROM files WHERE id = ?", (file_id,)).fetchone()
-    if row is None or row[0] is None:
+    content = store.file_data(file_id)
+    if content is None:
         return _error("file has no content yet", 404)
-    return web.Response(body=row[0], content_type="application/octet-stream")
+    return web.Response(body=content, content_type="application/octet-stream")
 
 
 async def faults_handler(request: web.Request) -> web.Response:
@@ -308,7 +274,7 @@ async def faults_middleware(request: web.Request, handler: Any) -> web.StreamRes
     return _error(message, status, headers)
 
 
-async def _purge_loop(app: web.Application) -> Any:
+async def _purge_loop(app: web.Application) -> AsyncIterator[None]:
     server: Server = app[SERVER]
     interval = min(3600.0, max(1.0, server.retention.total_seconds() / 10))
 

@@ -1,15 +1,17 @@
-"""SQLite storage of the local server: schema, connection, and the small helpers resolvers share.
+"""SQLite storage of the local server: schema, connection, transactions, server metadata.
 
 Runs keep config/summary as W&B stores them (JSON text; config as {"key": {"value": v}}), so
-filters translate to json_extract over the same shapes W&B's own filters address.
+filters translate to json_extract over the same shapes W&B's own filters address. Statements
+over the data live in store/; this module holds what every store module relies on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,11 +109,6 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-def now() -> str:
-    """W&B's timestamp format: UTC, seconds, no zone suffix."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def _regexp(pattern: str, value: object) -> bool:
     # SQLite calls REGEXP(pattern, value); patterns are validated before they reach SQL.
     if value is None:
@@ -129,3 +126,25 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.create_function("regexp", 2, _regexp, deterministic=True)
     conn.executescript(DDL)
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction; store functions never open their own, so callers compose them."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> str:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    return value

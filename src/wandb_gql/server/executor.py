@@ -92,8 +92,9 @@ if Executor is not None:
                     elif value is _STOCK:
                         pass
                     elif kind == _OBJECT:
-                        out[name] = self._object(*target, value, details, Path(path, name, parent_type.name),
-                                                 position_context)
+                        object_type, field_type = target
+                        out[name] = self._object(object_type, field_type, value, details,
+                                                 Path(path, name, parent_type.name), position_context)
                         continue
                     else:
                         try:
@@ -133,13 +134,15 @@ if Executor is not None:
                 field = self.schema.get_field(parent_type, first.node.name.value)
                 if field is None:
                     return None
-                kind = field.type
+                # The wrapping types are peeled by hand below; mypy cannot follow the isinstance flags.
+                kind: Any = field.type
                 non_null = isinstance(kind, GraphQLNonNull)
                 inner = kind.of_type if non_null else kind
                 is_list = isinstance(inner, GraphQLList)
                 leaf = inner.of_type if is_list else inner
                 leaf = leaf.of_type if isinstance(leaf, GraphQLNonNull) else leaf
                 resolve = field.resolve or _dict_getter(first.node.name.value)
+                target: Any
                 if len(details) == 1 and is_leaf_type(leaf):
                     mode, target = _LEAF, leaf.coerce_output_value
                 elif (len(details) == 1 and not is_list and isinstance(inner, GraphQLObjectType)

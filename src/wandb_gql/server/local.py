@@ -8,6 +8,7 @@ import os
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
@@ -42,7 +43,7 @@ class LocalServer:
                  port: int = 0) -> None:
         self.api_key = new_api_key()  # lives only in this process, never stored
         self._store_args = (db, seed)
-        self._server_args = dict(retention=retention, faults=faults, ephemeral_keys=(self.api_key,))
+        self._retention, self._faults = retention, faults
         self._port = port
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -62,7 +63,8 @@ class LocalServer:
         loop = self._loop = asyncio.new_event_loop()
         try:
             # SQLite objects belong to the thread that made them: build the store here.
-            self.server = Server(open_store(*self._store_args), **self._server_args)
+            self.server = Server(open_store(*self._store_args), retention=self._retention, faults=self._faults,
+                                 ephemeral_keys=(self.api_key,))
             self._runner = web.AppRunner(create_app(self.server), access_log=None)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -89,7 +91,7 @@ class LocalServer:
         self.stop()
 
 
-def serve(host: str, port: int, server: Server, on_ready=None) -> None:
+def serve(host: str, port: int, server: Server, on_ready: Callable[[], None] | None = None) -> None:
     """Run in the foreground until interrupted."""
 
     async def main() -> None:

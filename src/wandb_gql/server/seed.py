@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import orjson
 
+from .._time import format_time
+from .db import transaction
 from .store import Store
 
 PROJECTS = {"vision": 1200, "nlp": 600, "rl": 200}
@@ -23,7 +26,8 @@ TAGS = ("baseline", "ablation", "prod-candidate", "tmp", "large", "v2")
 HISTORY_STEPS = 12
 
 
-def _run(rng: random.Random, project: str, index: int, created: datetime) -> tuple[dict, list[dict]]:
+def _run(rng: random.Random, project: str, index: int, created: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One run as `runs` columns, and its history rows."""
     state = rng.choice(STATES)
     lr = rng.choice([0.1, 0.03, 0.01, 0.003, 0.001, 0.0003])
     batch = rng.choice([16, 32, 64, 128, 256])
@@ -55,62 +59,42 @@ def _run(rng: random.Random, project: str, index: int, created: datetime) -> tup
     }
     tags = sorted(rng.sample(TAGS, rng.choice([0, 1, 1, 2, 3])))
     sweep = f"sw{index % 4:02d}{project[:2]}" if rng.random() < 0.3 else None
-    heartbeat = created + timedelta(seconds=30 * len(rows))
+    heartbeat = format_time(created + timedelta(seconds=30 * len(rows)))
     run = {
         "name": f"{project[:2]}{index:06d}", "display_name": f"{optimizer}-{batch}-{index}",
-        "state": state, "config": config, "summary": summary, "tags": tags,
-        "group": rng.choice(["baseline", "ablation", "sweep-a", None]),
-        "job_type": rng.choice(["train", "train", "eval"]), "sweep": sweep,
-        "username": rng.choice(USERS), "created_at": created, "heartbeat_at": heartbeat,
-        "exitcode": None if state == "running" else (0 if finished else 1),
+        "state": state, "config": orjson.dumps(config).decode(), "summary": orjson.dumps(summary).decode(),
+        "tags": orjson.dumps(tags).decode(),
+        "group_name": rng.choice(["baseline", "ablation", "sweep-a", None]),
+        "job_type": rng.choice(["train", "train", "eval"]), "sweep_name": sweep,
+        "username": rng.choice(USERS), "created_at": format_time(created), "updated_at": heartbeat,
+        "heartbeat_at": heartbeat, "exitcode": None if state == "running" else (0 if finished else 1),
+        "history_line_count": len(rows), "history_keys": orjson.dumps(_history_keys(rows)).decode(),
     }
     return run, rows
 
 
-def _history_keys(rows: list[dict]) -> dict:
+def _history_keys(rows: list[dict[str, Any]]) -> dict[str, Any]:
     keys = {k: {"typeCounts": [{"type": "number", "count": len(rows)}]} for k in rows[0]}
     return {"keys": keys, "lastStep": rows[-1]["_step"]}
 
 
 def demo(store: Store, *, now: datetime | None = None) -> int:
-    """Seed the demo entity once; returns how many runs were added (0 if already there)."""
-    conn = store.conn
+    """Seed the demo entity once, in one transaction; returns how many runs were added (0 if
+    already there)."""
     if store.project("demo", "vision") is not None:
         return 0
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
-    fmt = "%Y-%m-%dT%H:%M:%S"
     rng = random.Random(20261126)
-    for user in USERS:
-        store.ensure_user(user)
     added = 0
-    conn.execute("BEGIN")
-    try:
+    with transaction(store.conn):
+        for user in USERS:
+            store.ensure_user(user)
         for project, count in PROJECTS.items():
             project_id = store.ensure_project("demo", project)["id"]
-            run_rows, history_rows = [], []
-            for index in range(count):
-                created = now - timedelta(days=120) + timedelta(seconds=int(120 * 86400 * index / count))
-                run, rows = _run(rng, project, index, created)
-                run_rows.append((
-                    project_id, run["name"], run["display_name"], run["state"],
-                    orjson.dumps(run["config"]).decode(), orjson.dumps(run["summary"]).decode(),
-                    orjson.dumps(run["tags"]).decode(), run["group"], run["job_type"], run["sweep"],
-                    run["username"], created.strftime(fmt), run["heartbeat_at"].strftime(fmt),
-                    run["heartbeat_at"].strftime(fmt), run["exitcode"], len(rows),
-                    orjson.dumps(_history_keys(rows)).decode()))
-                history_rows.append(rows)
-            conn.executemany(
-                "INSERT INTO runs (project_id, name, display_name, state, config, summary, tags, group_name,"
-                " job_type, sweep_name, username, created_at, updated_at, heartbeat_at, exitcode,"
-                " history_line_count, history_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_rows)
-            ids = dict(conn.execute("SELECT name, id FROM runs WHERE project_id = ?", (project_id,)))
-            conn.executemany(
-                "INSERT INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
-                [(ids[run[1]], line, row["_step"], orjson.dumps(row).decode())
-                 for run, rows in zip(run_rows, history_rows) for line, row in enumerate(rows)])
+            made = [_run(rng, project, index,
+                         now - timedelta(days=120) + timedelta(seconds=int(120 * 86400 * index / count)))
+                    for index in range(count)]
+            ids = store.insert_runs(project_id, (run for run, _rows in made))
+            store.insert_history((ids[run["name"]], rows) for run, rows in made)
             added += count
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return added

@@ -1,4 +1,4 @@
-"""Run history, system events and console lines: file_stream writes, GraphQL reads.
+"""Run history, system events and console lines: file_stream writes, GraphQL reads, bulk loads.
 
 Writes are offset-idempotent (line N is written at index N), so a retried file_stream request
 changes nothing. historyKeys is kept incrementally, counting only lines past the old end.
@@ -7,11 +7,11 @@ changes nothing. historyKeys is kept incrementally, counting only lines past the
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
-from .jsonutil import loads_lenient
+from ..jsonutil import loads_lenient
 
 _TYPE_NAMES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "map", list: "list"}
 
@@ -81,6 +81,14 @@ def write_log(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: 
                      [(run["id"], offset + i, str(line)) for i, line in enumerate(content)])
     conn.execute("UPDATE runs SET log_line_count = max(log_line_count, ?) WHERE id = ?",
                  (offset + len(content), run["id"]))
+
+
+def insert(conn: sqlite3.Connection, histories: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
+    """Whole histories of new runs at once, (run id, rows with an int _step); the caller keeps
+    the runs' historyLineCount and historyKeys in step."""
+    conn.executemany("INSERT INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
+                     [(run_id, line, row["_step"], orjson.dumps(row).decode())
+                      for run_id, rows in histories for line, row in enumerate(rows)])
 
 
 def _sample(rows: list[Any], samples: int | None) -> list[Any]:

@@ -28,8 +28,10 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from .._time import parse_iso
+from ..models import RUN_FIELDS
 
 __all__ = [
     "FilterSyntaxError", "OrderSpec", "parse_filters", "where_sql", "order_sql",
@@ -41,28 +43,26 @@ class FilterSyntaxError(ValueError):
     """A filter or order the server refuses; the message is one line meant for the user."""
 
 
-# W&B name -> (column, nullable, holds a timestamp). Both spellings W&B documents are accepted.
-_COLUMN_FIELDS: dict[str, tuple[str, bool, bool]] = {
-    "name": ("r.name", False, False),
-    "displayName": ("r.display_name", True, False),
-    "display_name": ("r.display_name", True, False),
-    "state": ("r.state", False, False),
-    "group": ("r.group_name", True, False),
-    "jobType": ("r.job_type", True, False),
-    "job_type": ("r.job_type", True, False),
-    "sweep": ("r.sweep_name", True, False),
-    "sweepName": ("r.sweep_name", True, False),
-    "sweep_name": ("r.sweep_name", True, False),
-    "username": ("r.username", True, False),
-    "user": ("r.username", True, False),
-    "host": ("r.host", True, False),
-    "createdAt": ("r.created_at", False, True),
-    "created_at": ("r.created_at", False, True),
-    "heartbeatAt": ("r.heartbeat_at", True, True),
-    "heartbeat_at": ("r.heartbeat_at", True, True),
-    "updatedAt": ("r.updated_at", False, True),
-    "updated_at": ("r.updated_at", False, True),
-}
+# Filter names that are no run field's `filter` or `name`: W&B's wire name of the sweep field,
+# its snake spelling, and a column the client does not model.
+_ALIASES = {"sweepName": "sweep", "sweep_name": "sweep"}
+_EXTRA_COLUMNS: dict[str, tuple[str, bool, bool]] = {"host": ("r.host", True, False)}
+
+
+def _column_fields() -> dict[str, tuple[str, bool, bool]]:
+    """Filter name -> (column, nullable, holds a timestamp), from the one declaration of run
+    fields: W&B's filter key and the snake name both work, as W&B accepts both spellings."""
+    fields: dict[str, tuple[str, bool, bool]] = {}
+    for f in RUN_FIELDS:
+        if f.filter and f.column and f.kind != "tags":  # tags is the array field, see _Tags
+            spec = (f"r.{f.column}", f.nullable, f.kind == "time")
+            fields[f.filter] = fields[f.name] = spec
+    fields.update({alias: fields[name] for alias, name in _ALIASES.items()})
+    fields.update(_EXTRA_COLUMNS)
+    return fields
+
+
+_COLUMN_FIELDS = _column_fields()
 _KNOWN_FIELDS = ", ".join([*_COLUMN_FIELDS, "tags", "config.<key>", "summary_metrics.<key>"])
 
 _LOGICAL = ("$and", "$or", "$nor")
@@ -353,35 +353,20 @@ def _field(name: str) -> _Column | _Tags | _Json:
 # --------------------------------------------------------------------------------------------
 # values
 
-_TS_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?"
-    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?"
-)
-
-
 def _timestamp(field: str, op: str, x: Any) -> str:
-    """Normalise an ISO date/datetime to the stored form: UTC "YYYY-MM-DDTHH:MM:SS"."""
+    """An ISO date/datetime in the stored form (UTC, whole seconds), so strings compare as times."""
     bad = FilterSyntaxError(
         f'field "{field}" {op}: timestamps must be ISO strings like "2024-01-31T00:00:00", got {_show(x)}'
     )
     if not isinstance(x, str):
         raise bad
-    m = _TS_RE.fullmatch(x.strip())
-    if not m:
-        raise bad
-    year, month, day, hour, minute, second, _fraction, zone = m.groups()
     try:
-        # Stored timestamps have whole seconds, so fractions are truncated.
-        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+        stamp = parse_iso(x)
     except ValueError:
-        raise bad from None
-    if zone and zone not in ("Z", "z"):
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-        dt = dt - sign * offset
-    return dt.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        stamp = None
+    if stamp is None:
+        raise bad
+    return stamp
 
 
 def _scalar(field: str, op: str, x: Any) -> Any:
@@ -555,6 +540,11 @@ class OrderSpec:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.rank_sql, self.value_sql, "r.id")
+
+    @property
+    def cursor_key(self) -> str:
+        """The order as a cursor names it ("+created_at"): a cursor is only valid for its order."""
+        return f"{'-' if self.descending else '+'}{self.field}"
 
     @property
     def params(self) -> list:

@@ -1,0 +1,12 @@
+"""Entity fields beyond the node itself (user.entity_node builds that)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .project import projects
+
+ENTITY_FIELDS: dict[str, Callable[..., Any]] = {
+    "projects": lambda e, i, after=None, first=None, **_: projects(i, e["name"], after, first),
+    "user": lambda _e, _i: None,
+}

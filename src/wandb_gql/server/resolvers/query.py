@@ -1,0 +1,49 @@
+"""Query's root fields."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Callable
+
+from ..store import BadInput
+from ._context import ctx
+from .project import projects
+from .user import entity_node, user_node
+
+
+def viewer(_root: Any, info: Any, entityName: str | None = None) -> dict[str, Any] | None:
+    context = ctx(info)
+    return user_node(context.store, context.viewer.username)
+
+
+def server_info(_root: Any, _info: Any) -> dict[str, Any]:
+    # An empty feature list keeps the SDK's optional paths (gzip, structured logs) off.
+    return {"cliVersionInfo": {}, "features": [], "latestLocalVersionInfo": None}
+
+
+def entity(_root: Any, info: Any, name: str | None = None, login: bool | None = None) -> dict[str, Any] | None:
+    context = ctx(info)
+    return entity_node(context.store, name or context.viewer.entity)
+
+
+def project(_root: Any, info: Any, name: str | None = None, entityName: str | None = None) -> sqlite3.Row | None:
+    context = ctx(info)
+    if not name:
+        raise BadInput("project name is required")
+    return context.store.project(entityName or context.viewer.entity, name)
+
+
+def models(_root: Any, info: Any, entityName: str | None = None, after: str | None = None,
+           first: int | None = None) -> dict[str, Any]:
+    # W&B's legacy root name for listing projects; the SDK's GetProjects needs it non-null.
+    return projects(info, entityName, after, first)
+
+
+QUERY_FIELDS: dict[str, Callable[..., Any]] = {
+    "viewer": viewer,
+    "serverInfo": server_info,
+    "project": project,
+    "model": project,  # legacy alias used by RunResumeStatus
+    "models": models,
+    "entity": entity,
+}

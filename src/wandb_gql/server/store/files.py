@@ -1,0 +1,59 @@
+"""Run files: the names the SDK announces, their upload state and their bytes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sqlite3
+from typing import Any
+
+from ..._time import now
+
+
+def count(conn: sqlite3.Connection, run_id: int) -> int:
+    return int(conn.execute("SELECT count(*) FROM files WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def page(conn: sqlite3.Connection, run_id: int, names: list[str] | None, pattern: str | None, first: int,
+         after_id: int) -> tuple[list[sqlite3.Row], bool]:
+    """A run's files after `after_id` in id order, by exact names or a LIKE pattern; more follow?"""
+    sql = "SELECT * FROM files WHERE run_id = ? AND id > ?"
+    params: list[Any] = [run_id, after_id]
+    if names:
+        sql += f" AND name IN ({','.join('?' * len(names))})"
+        params += names
+    if pattern:
+        sql += " AND name LIKE ?"
+        params.append(pattern)
+    rows = conn.execute(sql + " ORDER BY id LIMIT ?", (*params, first + 1)).fetchall()
+    return rows[:first], len(rows) > first
+
+
+def ensure(conn: sqlite3.Connection, run_id: int, name: str) -> sqlite3.Row:
+    conn.execute("INSERT INTO files (run_id, name, updated_at) VALUES (?, ?, ?) ON CONFLICT (run_id, name) DO NOTHING",
+                 (run_id, name, now()))
+    return conn.execute("SELECT * FROM files WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+
+
+def mark_uploaded(conn: sqlite3.Connection, run_id: int, names: list[str]) -> None:
+    """markRunFilesUploaded: only files createRunFiles announced."""
+    conn.executemany("UPDATE files SET uploaded = 1 WHERE run_id = ? AND name = ?", [(run_id, n) for n in names])
+
+
+def record_uploaded(conn: sqlite3.Connection, run_id: int, names: list[str]) -> None:
+    """file_stream's `uploaded`: files the SDK stored itself, announced or not."""
+    conn.executemany("INSERT INTO files (run_id, name, uploaded, updated_at) VALUES (?, ?, 1, ?)"
+                     " ON CONFLICT (run_id, name) DO UPDATE SET uploaded = 1",
+                     [(run_id, n, now()) for n in names])
+
+
+def put_data(conn: sqlite3.Connection, file_id: int, data: bytes) -> None:
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    conn.execute("UPDATE files SET data = ?, size = ?, md5 = ?, uploaded = 1, updated_at = ? WHERE id = ?",
+                 (data, len(data), md5, now(), file_id))
+
+
+def data(conn: sqlite3.Connection, file_id: int) -> bytes | None:
+    """A file's bytes; None for an unknown file or one not uploaded yet."""
+    row = conn.execute("SELECT data FROM files WHERE id = ?", (file_id,)).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,212 @@
+"""Runs (W&B's buckets): lookup, filtered listing in keyset order, upsert, soft delete, purge.
+
+Filters and orders come from sqlfilter as parameterised SQL fragments; column names put into
+statements here come from this module's own constants, never from a request.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from typing import Any, Iterable
+
+import orjson
+
+from ..._time import now
+from .. import sqlfilter
+from . import projects
+from ._common import MAX_PAGE, BadInput, decode_storage_id, json_object_text
+from .users import Viewer
+
+Position = tuple[Any, Any, int]  # (rank, value, id) of a row in its order: where a page resumes
+
+
+def get(conn: sqlite3.Connection, project_id: int, name: str, *, deleted: bool = False) -> sqlite3.Row | None:
+    row = conn.execute("SELECT * FROM runs WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
+    if row is not None and row["deleted_at"] is not None and not deleted:
+        return None
+    return row
+
+
+def by_storage_id(conn: sqlite3.Connection, value: str) -> sqlite3.Row | None:
+    """A run by W&B's base64 id, deleted or not (None if its project or the run is gone)."""
+    parts = decode_storage_id(value, "Run")
+    if len(parts) < 3:
+        raise BadInput(f"invalid Run id {value!r}: expected a base64 Run id")
+    name, project, entity = parts[0], parts[1], ":".join(parts[2:])
+    proj = projects.get(conn, entity, project)
+    return get(conn, proj["id"], name, deleted=True) if proj else None
+
+
+def _where(filters_json: Any) -> tuple[str, list[Any]]:
+    try:
+        return sqlfilter.where_sql(sqlfilter.parse_filters(filters_json))
+    except sqlfilter.FilterSyntaxError as e:
+        raise BadInput(f"invalid filters: {e}") from None
+
+
+def order(text: str | None) -> sqlfilter.OrderSpec:
+    try:
+        return sqlfilter.order_sql(text)
+    except sqlfilter.FilterSyntaxError as e:
+        raise BadInput(f"invalid order: {e}") from None
+
+
+def position(row: sqlite3.Row) -> Position:
+    """Where a row listed by `page` stands in its order."""
+    return row[sqlfilter.ORDER_RANK_ALIAS], row[sqlfilter.ORDER_VALUE_ALIAS], row["id"]
+
+
+def count(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
+    where, params = _where(filters_json)
+    return int(conn.execute(
+        f"SELECT count(*) FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL AND ({where})",
+        (project_id, *params)).fetchone()[0])
+
+
+def page(conn: sqlite3.Connection, project_id: int, filters_json: Any, spec: sqlfilter.OrderSpec, first: int,
+         after: Position | None) -> tuple[list[sqlite3.Row], bool]:
+    """Up to `first` live runs after `after` in `spec`'s order, and whether more follow."""
+    where, params = _where(filters_json)
+    select, select_params = spec.select()
+    order_by, order_params = spec.order_by()
+    sql = (f"SELECT r.*, {select} FROM runs r"
+           f" WHERE r.project_id = ? AND r.deleted_at IS NULL AND ({where})")
+    args: list[Any] = [*select_params, project_id, *params]
+    if after is not None:
+        try:
+            cond, cond_params = spec.after(*after)
+        except sqlfilter.FilterSyntaxError as e:
+            raise BadInput(str(e)) from None
+        sql += f" AND {cond}"
+        args += cond_params
+    rows = conn.execute(f"{sql} ORDER BY {order_by} LIMIT ?", (*args, *order_params, first + 1)).fetchall()
+    return rows[:first], len(rows) > first
+
+
+def matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> list[sqlite3.Row]:
+    """Every live run matching a filter, paged internally (bulk mutations cover all matches)."""
+    spec = order(None)
+    rows: list[sqlite3.Row] = []
+    after = None
+    while True:
+        chunk, more = page(conn, project_id, filters_json, spec, MAX_PAGE, after)
+        rows += chunk
+        if not more:
+            return rows
+        after = position(chunk[-1])
+
+
+def upsert(conn: sqlite3.Connection, fields: dict[str, Any], viewer: Viewer) -> tuple[sqlite3.Row, bool]:
+    """W&B's upsertBucket: update by storage id, else create-or-update by (entity, project, name)."""
+    if fields.get("id"):
+        row = by_storage_id(conn, fields["id"])
+        if row is None:
+            raise BadInput(f"run {fields['id']!r} not found")
+        if row["deleted_at"] is not None:
+            raise BadInput(f"run {row['name']!r} was deleted; restore it with undeleteRuns first")
+        return update(conn, row, fields), False
+    entity = fields.get("entityName") or viewer.entity
+    project = projects.ensure(conn, entity, fields.get("modelName") or "uncategorized", viewer.id)
+    name = fields.get("name") or secrets.token_hex(4)
+    existing = get(conn, project["id"], name, deleted=True)
+    if existing is not None:
+        if existing["deleted_at"] is not None:
+            raise BadInput(f"run id {name!r} belongs to a deleted run in {entity}/{project['name']} and "
+                           "cannot be reused; choose another id or restore it with undeleteRuns")
+        return update(conn, existing, fields), False
+    stamp = now()
+    conn.execute(
+        "INSERT INTO runs (project_id, name, state, username, created_at, updated_at, heartbeat_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (project["id"], name, fields.get("state") or "running", viewer.username, stamp, stamp, stamp))
+    created = get(conn, project["id"], name)
+    assert created is not None  # inserted just above, in this transaction
+    return update(conn, created, fields), True
+
+
+_COLUMNS = {  # UpsertBucketInput field -> runs column
+    "displayName": "display_name", "groupName": "group_name", "jobType": "job_type",
+    "sweep": "sweep_name", "notes": "notes", "description": "description", "commit": "commit_hash",
+    "host": "host", "state": "state",
+}
+
+
+def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -> sqlite3.Row:
+    """Set the UpsertBucketInput fields given (not None); updatedAt moves only when one changed."""
+    sets: dict[str, Any] = {}
+    for key, column in _COLUMNS.items():
+        if fields.get(key) is not None:
+            sets[column] = fields[key]
+    if fields.get("tags") is not None:
+        sets["tags"] = orjson.dumps([t for t in dict.fromkeys(fields["tags"]) if t is not None]).decode()
+    for key, column in (("config", "config"), ("summaryMetrics", "summary")):
+        if fields.get(key) is not None:
+            sets[column] = json_object_text(fields[key], key)
+    if sets:
+        sets["updated_at"] = now()
+        assignments = ", ".join(f"{c} = ?" for c in sets)  # column names come from this module only
+        conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*sets.values(), row["id"]))
+    return conn.execute("SELECT * FROM runs WHERE id = ?", (row["id"],)).fetchone()
+
+
+def modify_tags(conn: sqlite3.Connection, row: sqlite3.Row, add: list[str], remove: list[str]) -> sqlite3.Row:
+    tags = [t for t in orjson.loads(row["tags"]) if t not in remove]
+    tags += [t for t in add if t not in tags]
+    return update(conn, row, {"tags": tags})
+
+
+def delete(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+    if row["deleted_at"] is None:  # deleting twice is success, as on W&B
+        conn.execute("UPDATE runs SET deleted_at = ? WHERE id = ?", (now(), row["id"]))
+
+
+def delete_matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
+    where, params = _where(filters_json)
+    return conn.execute(
+        f"UPDATE runs SET deleted_at = ? WHERE id IN (SELECT r.id FROM runs r WHERE r.project_id = ?"
+        f" AND r.deleted_at IS NULL AND ({where}))", (now(), project_id, *params)).rowcount
+
+
+def undelete_matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
+    where, params = _where(filters_json)
+    return conn.execute(
+        f"UPDATE runs SET deleted_at = NULL WHERE id IN (SELECT r.id FROM runs r WHERE r.project_id = ?"
+        f" AND r.deleted_at IS NOT NULL AND ({where}))", (project_id, *params)).rowcount
+
+
+def purge(conn: sqlite3.Connection, cutoff: str) -> int:
+    """Hard-delete runs (their history, logs and files cascade) deleted before `cutoff`."""
+    return conn.execute("DELETE FROM runs WHERE deleted_at IS NOT NULL AND deleted_at < ?", (cutoff,)).rowcount
+
+
+# -- what file_stream reports about a running run ----------------------------------------------
+def replace_summary(conn: sqlite3.Connection, run_id: int, summary: Any) -> None:
+    conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (json_object_text(summary, "wandb-summary.json"), run_id))
+
+
+def finish(conn: sqlite3.Connection, run_id: int, exitcode: int | None) -> None:
+    stamp = now()
+    state = "finished" if exitcode in (0, None) else "failed"
+    conn.execute("UPDATE runs SET state = ?, exitcode = ?, heartbeat_at = ?, updated_at = ? WHERE id = ?",
+                 (state, exitcode, stamp, stamp, run_id))
+
+
+def heartbeat(conn: sqlite3.Connection, run_id: int, state: str) -> None:
+    conn.execute("UPDATE runs SET state = ?, heartbeat_at = ? WHERE id = ?", (state, now(), run_id))
+
+
+# -- bulk loading ----------------------------------------------------------------------------
+_BULK_COLUMNS = ("name", "display_name", "state", "config", "summary", "tags", "group_name", "job_type",
+                 "sweep_name", "username", "created_at", "updated_at", "heartbeat_at", "exitcode",
+                 "history_line_count", "history_keys")
+
+
+def insert_many(conn: sqlite3.Connection, project_id: int, runs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Insert complete runs (dicts keyed by the columns above) in one statement; name -> id of
+    every run of the project."""
+    conn.executemany(
+        f"INSERT INTO runs (project_id, {', '.join(_BULK_COLUMNS)}) VALUES (?{', ?' * len(_BULK_COLUMNS)})",
+        [(project_id, *(run[c] for c in _BULK_COLUMNS)) for run in runs])
+    return {name: run_id for name, run_id in conn.execute("SELECT name, id FROM runs WHERE project_id = ?",
+                                                           (project_id,))}
