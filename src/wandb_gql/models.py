@@ -45,7 +45,7 @@ def _internal(repr: bool = False) -> Any:
     return field(default=None, repr=repr, compare=False)
 
 
-class Fetched(dict):  # type: ignore[type-arg]
+class Fetched(dict[str, Any]):
     """config or summary of one run: a dict that knows which keys the query asked for, so a
     missing key that was never fetched says how to fetch it instead of looking absent."""
 

@@ -77,8 +77,9 @@ class SyncClient:
                         return
             finally:
                 # Stopped early (break, error, garbage collection): cancel the prefetch on the loop.
-                if self._loop.is_running():
-                    self._call(items.aclose())  # type: ignore[attr-defined]
+                aclose = getattr(items, "aclose", None)  # async generators have it; plain iterators need none
+                if aclose is not None and self._loop.is_running():
+                    self._call(aclose())
 
         return generate()
 

@@ -195,7 +195,9 @@ class _WireTransport(AIOHTTPTransport):
     async def execute(self, request: GraphQLRequest, *, extra_args: Any = None,
                       upload_files: bool = False) -> ExecutionResult:
         assert self.session is not None, "transport used outside its client"
-        text = request.document.loc.source.body  # the document as loaded, not re-printed
+        loc = request.document.loc
+        assert loc is not None, "documents are parsed with locations"
+        text = loc.source.body  # the document as loaded, not re-printed
         body: dict[str, Any] = {"query": text, "operationName": request.operation_name}
         if request.variable_values:
             body["variables"] = request.variable_values

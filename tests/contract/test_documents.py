@@ -53,8 +53,10 @@ def test_an_installed_package_carries_its_graphql():
             wheel = next(Path(out).glob("wandb_gql-*.whl"))
             names = set(zipfile.ZipFile(wheel).namelist())
         assert "wandb_gql/_graphql/schema.graphql" in names
+        assert "wandb_gql/py.typed" in names
         assert {f"wandb_gql/_graphql/queries/{documents.snake_case(op)}.graphql"
                 for op in documents.documents()} <= names
     else:
         assert documents.data_dir() == package / "_graphql"
+        assert (package / "py.typed").is_file()
         assert set(documents.documents()) >= {"ProjectRuns", "DeleteRun", "UndeleteRuns"}

@@ -60,7 +60,7 @@ class ProjectsMixin(ClientBase):
             projects = data["entity"]["projects"]
             if projects is None:
                 raise NotFoundError(f"entity {name} has no projects to list", status=200)
-            return projects  # type: ignore[no-any-return]
+            return projects
 
         async for batch in paginate(fetch, connection, per_page=PROJECTS_PAGE, what="EntityProjects"):
             for node in batch:

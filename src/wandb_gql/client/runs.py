@@ -106,7 +106,7 @@ class RunsMixin(ProjectsMixin):
         def connection(data: Mapping[str, Any]) -> Mapping[str, Any]:
             if data.get("project") is None:
                 raise _ProjectMissing()
-            return data["project"]["runs"]  # type: ignore[no-any-return]
+            return data["project"]["runs"]
 
         async def pages() -> AsyncIterator[list[dict[str, Any]]]:
             try:
