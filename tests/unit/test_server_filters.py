@@ -115,6 +115,7 @@ CASES = [
     ({"created_at": "2024-01-02T07:30:00-05:00"}, {"beta"}),
     ({"created_at": {"$gt": "2024-01-02T12:30:00.999"}}, {"gamma", "delta", "eps"}),
     ({"created_at": {"$gte": "2024-01-02T12"}}, {"beta", "gamma", "delta", "eps"}),
+    ({"created_at": "2024-01-02T13:30:00,25+01"}, {"beta"}),  # ISO's comma decimal, hour-only offset
     ({"$and": [{"created_at": {"$gt": "2024-01-01T00:00:00", "$lt": "2024-01-31"}}]}, {"beta", "gamma", "delta"}),
     ({"created_at": {"$in": ["2024-01-03", "2024-02-01T00:00:00Z"]}}, {"gamma", "delta", "eps"}),
     ({"created_at": {"$regex": "^2024-02"}}, {"eps"}),
@@ -237,6 +238,7 @@ BAD = [
     ({"created_at": {"$gt": 1704067200.0}}, 'timestamps must be ISO strings like "2024-01-31T00:00:00"'),
     ({"created_at": "yesterday"}, "timestamps must be ISO strings"),
     ({"heartbeat_at": {"$in": ["2024-13-01"]}}, "timestamps must be ISO strings"),
+    ({"created_at": {"$gt": "0001-01-01T00:00:00+01:00"}}, "timestamps must be ISO strings"),  # before year 1
     ({"$and": []}, "non-empty list"),
     ({"$or": {"state": "x"}}, "non-empty list"),
     ({"$nor": ["state"]}, "must be a JSON object"),
