@@ -19,11 +19,11 @@ from typing import Any, Iterable
 from ..._time import ago
 from .. import db, sqlfilter
 from . import files, history, projects, runs, users
-from ._common import MAX_PAGE, BadInput, json_object_text, page_size, storage_id
+from ._common import BadInput, json_object_text, page_size, storage_id
 from .runs import Position
 from .users import Viewer, new_api_key
 
-__all__ = ["Store", "BadInput", "Viewer", "Position", "MAX_PAGE", "new_api_key", "page_size", "storage_id",
+__all__ = ["Store", "BadInput", "Viewer", "Position", "new_api_key", "page_size", "storage_id",
            "json_object_text"]
 
 DEFAULT_USER = "local"
