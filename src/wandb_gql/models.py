@@ -99,17 +99,21 @@ class Run:
 
     @classmethod
     def from_node(cls, node: Mapping[str, Any], entity: str = "", project: str = "", base_url: str = "", *,
-                  config_keys: tuple[str, ...] | None = None,
-                  summary_keys: tuple[str, ...] | None = None) -> "Run":
-        """A run from a GraphQL Run node (W&B's field names), as ProjectRuns/ProjectRun return it."""
-        values = {name: node[wire] for name, wire in _FROM_WIRE if wire in node}
-        user = values.get("user")
-        if isinstance(user, dict):
-            values["user"] = user.get("username")
-        return cls(**values, config_json=node.get("config"), summary_json=node.get("summaryMetrics"),
-                   system_metrics_json=node.get("systemMetrics"), entity=entity, project=project,
-                   base_url=base_url, config_keys=config_keys, summary_keys=summary_keys,
-                   fetched=frozenset(values))
+                  config_keys: tuple[str, ...] | None = None, summary_keys: tuple[str, ...] | None = None,
+                  fetched: frozenset[str] | None = None) -> "Run":
+        """A run from a GraphQL Run node (W&B's field names), as ProjectRuns/ProjectRun return it.
+        `fetched`: the fields the query asked for, when the caller knows (a listing does: every
+        node of it has the same shape); else read off the node."""
+        # Positional, in declaration order, with no per-run dict: this runs once per listed run.
+        get = node.get
+        values = [get(wire) for wire in _WIRES]
+        user = values[_USER]
+        if user.__class__ is dict:
+            values[_USER] = user.get("username")
+        if fetched is None:
+            fetched = frozenset(name for name, wire in _FROM_WIRE if wire in node)
+        return cls(*values, get("config"), get("summaryMetrics"), get("systemMetrics"), entity, project,
+                   base_url, config_keys, summary_keys, fetched)
 
     @property
     def config(self) -> Fetched:
@@ -179,6 +183,12 @@ def _loads(text: str | None) -> dict[str, Any]:
 RUN_FIELDS: tuple[RunField, ...] = tuple(
     replace(f.metadata["run_field"], name=f.name) for f in fields(Run) if "run_field" in f.metadata)
 _FROM_WIRE = tuple((f.name, f.wire) for f in RUN_FIELDS)
+_WIRES = tuple(f.wire for f in RUN_FIELDS)
+_USER = next(i for i, f in enumerate(RUN_FIELDS) if f.kind == "user")
+# from_node passes the run fields positionally, then these, in this order.
+assert [f.name for f in fields(Run)][:len(RUN_FIELDS) + 9] == [*(f.name for f in RUN_FIELDS),
+    "config_json", "summary_json", "system_metrics_json", "entity", "project", "base_url", "config_keys",
+    "summary_keys", "fetched"], "Run's field order changed: update Run.from_node"
 _NAMES = frozenset(f.name for f in RUN_FIELDS)
 
 

@@ -29,6 +29,16 @@ _RESTORE_BATCH = 100  # ids per undeleteRuns filter
 _MUTATION_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
 
 
+_EVERY_FIELD = frozenset(f.name for f in RUN_FIELDS)
+
+
+def _fetched(flags: Mapping[str, bool]) -> frozenset[str]:
+    """The Run fields a ProjectRuns page holds, given its flags (none given: all of them)."""
+    if not flags:
+        return _EVERY_FIELD
+    return _ALWAYS | {name for name, flag in OPTIONAL_FIELDS.items() if flags[flag]}
+
+
 def _field_flags(fields: Iterable[str] | None) -> dict[str, bool]:
     """ProjectRuns' include flags for the requested Run fields (None = all of them)."""
     if fields is None:
@@ -81,10 +91,12 @@ class RunsMixin(ProjectsMixin):
         config_t = None if config is None else tuple(config)
         summary_t = None if summary is None else tuple(summary)
         base_url = self.settings.base_url
+        fetched = _fetched(flags)
         from_node = Run.from_node
         async for batch in self._run_pages("ProjectRuns", variables, entity, project, per_page, limit):
             for node in batch:
-                yield from_node(node, entity, project, base_url, config_keys=config_t, summary_keys=summary_t)
+                yield from_node(node, entity, project, base_url, config_keys=config_t, summary_keys=summary_t,
+                                fetched=fetched)
 
     async def run_ids(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
                       order: str = "+created_at", per_page: int = MAX_PAGE,
