@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from wandb_gql.cli import app
+from wandb_gql.cli import app, global_options_first
 from wandb_gql.server.local import LocalServer
 
 _ISOLATED = ("WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_ENTITY", "WANDB_HTTP_TIMEOUT")
@@ -42,13 +42,14 @@ class Out:
 
 
 class Wbgql:
-    """`wbgql(*args, input=None)` in-process; `.remote(server, *args)` adds --base-url/--api-key."""
+    """`wbgql(*args, input=None)` in-process, with global options moved in front as `main()`
+    does; `.remote(server, *args)` adds --base-url/--api-key."""
 
     def __init__(self) -> None:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Out:
-        result = self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        result = self.runner.invoke(app, global_options_first(args), input=input, catch_exceptions=False)
         return Out(result.exit_code, result.stdout, result.stderr)
 
     def remote(self, server: LocalServer, *args: str, input: str | None = None) -> Out:

@@ -33,11 +33,11 @@ def test_list_json_matches_count(wbgql, server):
     assert len(runs) == int(count.stdout) == 200
     assert len({r["name"] for r in runs}) == 200
     first = runs[0]
-    # JSON keys are GraphQL's names; no config/summary unless asked for
-    assert {"id", "name", "displayName", "state", "tags", "createdAt", "jobType", "path"} <= set(first)
-    assert "config" not in first and "summaryMetrics" not in first
-    assert first["name"] == "rl000000" and first["path"] == "demo/rl/rl000000"
-    assert [r["createdAt"] for r in runs] == sorted(r["createdAt"] for r in runs)  # +created_at
+    # JSON keys are the one vocabulary (the names --where takes); no config/summary unless asked for
+    assert {"id", "name", "display_name", "state", "tags", "created_at", "job_type", "path"} <= set(first)
+    assert "config" not in first and "summary" not in first
+    assert first["name"] == "rl000199" and first["path"] == "demo/rl/rl000199"  # newest first by default
+    assert [r["created_at"] for r in runs] == sorted((r["created_at"] for r in runs), reverse=True)
 
 
 def test_list_jsonl_with_where_matches_count(wbgql, server):
@@ -51,7 +51,7 @@ def test_list_jsonl_with_where_matches_count(wbgql, server):
     assert out.exit_code == 0, out
     runs = parse_jsonl(out.stdout)
     assert len(runs) == n
-    assert all(r["state"] in ("crashed", "failed") and r["summaryMetrics"]["loss"] > 1 for r in runs)
+    assert all(r["state"] in ("crashed", "failed") and r["summary"]["loss"] > 1 for r in runs)
 
 
 def test_list_csv_projection_columns(wbgql, server):
@@ -62,7 +62,7 @@ def test_list_csv_projection_columns(wbgql, server):
     n = int(wbgql.remote(server, "runs", "count", "demo/rl", "--where", "tags has baseline").stdout)
     assert len(rows) == n > 0
     header = out.stdout.splitlines()[0].split(",")
-    assert header[:5] == ["id", "name", "displayName", "state", "tags"]
+    assert header[:5] == ["id", "name", "display_name", "state", "tags"]
     assert header[-4:] == ["config.lr", "config.optimizer", "summary.loss", "summary.val/acc"]
     # the same runs as JSON, to compare values: nested values are JSON text in csv
     same = json.loads(wbgql.remote(server, "-f", "json", "runs", "list", "demo/rl", "--config-keys", "lr,optimizer",
@@ -72,26 +72,28 @@ def test_list_csv_projection_columns(wbgql, server):
         assert json.loads(row["tags"]) == run["tags"] and "baseline" in run["tags"]
         assert float(row["config.lr"]) == run["config"]["lr"]
         assert json.loads(row["config.optimizer"]) == run["config"]["optimizer"]
-        assert float(row["summary.loss"]) == run["summaryMetrics"]["loss"]
-        assert float(row["summary.val/acc"]) == run["summaryMetrics"]["val/acc"]
+        assert float(row["summary.loss"]) == run["summary"]["loss"]
+        assert float(row["summary.val/acc"]) == run["summary"]["val/acc"]
         assert set(run["config"]) <= {"lr", "optimizer"}  # projection: only the asked keys came back
-        assert set(run["summaryMetrics"]) <= {"loss", "val/acc"}
+        assert set(run["summary"]) <= {"loss", "val/acc"}
 
 
 def test_list_table_with_projection_and_limit(wbgql, server):
     out = wbgql.remote(server, "runs", "list", "demo/rl", "--limit", "5", "--config-keys", "lr",
                        "--summary-keys", "loss")
     assert out.exit_code == 0, out
-    lines = [line for line in out.stdout.splitlines() if line.strip()]
-    header = lines[0].split()
-    assert header == ["name", "displayName", "state", "createdAt", "tags", "config.lr", "summary.loss"]
-    body = [line for line in lines[1:] if not set(line.strip()) <= set("─━-")]
-    assert [line.split()[0] for line in body] == [f"rl{i:06d}" for i in range(5)]
+    lines = out.stdout.splitlines()
+    # not a terminal: plain tab-separated text, a header and one line per run, no rules or padding
+    header = lines[0].split("\t")
+    assert header == ["name", "display_name", "state", "created_at", "tags", "config.lr", "summary.loss"]
+    assert [line.split("\t")[0] for line in lines[1:]] == [f"rl{i:06d}" for i in range(199, 194, -1)]
+    assert all(len(line.split("\t")) == 7 for line in lines) and "─" not in out.stdout
     assert out.stderr == ""
 
 
 def test_list_limit_and_pages(wbgql, server):
-    out = wbgql.remote(server, "-f", "json", "runs", "list", "demo/vision", "--limit", "7", "--per-page", "3")
+    out = wbgql.remote(server, "-f", "json", "runs", "list", "demo/vision", "--limit", "7", "--per-page", "3",
+                       "--order", "created_at")
     assert out.exit_code == 0, out
     assert [r["name"] for r in json.loads(out.stdout)] == [f"vi{i:06d}" for i in range(7)]
     out = wbgql.remote(server, "-f", "json", "runs", "list", "demo/vision", "--limit", "0")
@@ -114,7 +116,7 @@ def test_list_empty_result(wbgql, server):
         out = wbgql.remote(server, "-f", fmt, "runs", "list", "demo/rl", "--where", "name = nothing-here")
         assert (out.exit_code, out.stdout) == (0, expected), out
     out = wbgql.remote(server, "-f", "csv", "runs", "list", "demo/rl", "--where", "name = nothing-here")
-    assert out.stdout.startswith("id,name,displayName") and len(out.stdout.splitlines()) == 1
+    assert out.stdout.startswith("id,name,display_name") and len(out.stdout.splitlines()) == 1
 
 
 def test_local_format_option_overrides_global(wbgql, server):
@@ -148,11 +150,11 @@ def test_get(wbgql, server):
     assert run["name"] == "rl000001" and run["path"] == "demo/rl/rl000001"
     assert {"lr", "batch_size", "optimizer"} <= set(run["config"])
     assert isinstance(run["config"]["lr"], float)  # unwrapped from {"value": v}
-    assert {"loss", "val/acc", "best"} <= set(run["summaryMetrics"])
+    assert {"loss", "val/acc", "best"} <= set(run["summary"])
     table = wbgql.remote(server, "runs", "get", "demo/rl/rl000001")
     assert table.exit_code == 0, table
-    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in table.stdout.splitlines()
-                if re.match(r"^\S+\s{2,}\S", line))
+    # a vertical key/value list; not a terminal: key<TAB>value
+    rows = dict(line.split("\t", 1) for line in table.stdout.splitlines())
     assert rows["name"] == "rl000001"
     assert float(rows["config.lr"]) == run["config"]["lr"]
     assert rows["url"].endswith("/demo/rl/runs/rl000001")
@@ -167,7 +169,7 @@ def test_get_not_found(wbgql, server):
     assert out.stderr.splitlines()[0] == "error: run demo/rl/nope not found"
     assert "hint:" in out.stderr and out.stdout == ""
     out = wbgql.remote(server, "runs", "get", "rl000001")  # no project
-    assert out.exit_code == 2 and "expected ENTITY/PROJECT/RUN_ID" in out.stderr, out
+    assert out.exit_code == 2 and "cannot read run path 'rl000001'" in out.stderr, out
 
 
 def test_explain(wbgql, server):
@@ -175,13 +177,13 @@ def test_explain(wbgql, server):
     out = wbgql.remote(server, "runs", "explain", "demo/vision", "--where", where)
     assert out.exit_code == 0, out
     n = int(wbgql.remote(server, "runs", "count", "demo/vision", "--where", where).stdout)
-    assert f"runCount: {n}" in out.stdout
+    assert f"run_count: {n}" in out.stdout
     assert '"summary_metrics.val/acc"' in out.stdout and '"$regex": "^vi00"' in out.stdout
     assert "anchors" in out.stdout  # the lint warning about regex anchors
     as_json = json.loads(wbgql.remote(server, "-f", "json", "runs", "explain", "demo/vision", "--where", where).stdout)
     assert as_json["filters"] == {"$and": [{"summary_metrics.val/acc": {"$gte": 0.8}},
                                            {"name": {"$regex": "^vi00"}}]}
-    assert as_json["runCount"] == n and any("anchors" in w for w in as_json["warnings"])
+    assert as_json["run_count"] == n and "regex-anchors" in {w["code"] for w in as_json["warnings"]}
     # a raw filter with W&B's best-known trap: the lint says how to fix it (and this server,
     # stricter than W&B, rejects it: the error is one clean line, exit 1)
     raw = wbgql.remote(server, "runs", "explain", "demo/vision", "--filters", '{"summary.loss": {"$lt": 1}}')
@@ -250,8 +252,8 @@ def test_usage_errors_exit_2(wbgql, server):
     out = wbgql.remote(server, "runs", "list", "demo/rl", "--per-page", "5000")
     assert out.exit_code == 2, out
     out = wbgql.remote(server, "runs", "list", "a/b/c")
-    assert out.exit_code == 2 and "invalid project path" in out.stderr, out
-    out = wbgql.remote(server, "runs", "restore", "demo/rl")  # --id is required
+    assert out.exit_code == 2 and "cannot read project path 'a/b/c'" in out.stderr, out
+    out = wbgql.remote(server, "runs", "restore", "demo/rl")  # --id or a filter is required
     assert out.exit_code == 2 and "--id" in out.stderr, out
     out = wbgql.remote(server, "runs", "update", "demo/rl", "--id", "rl000000", "--config", "novalue", "--yes")
     assert out.exit_code == 2 and "KEY=VALUE" in out.stderr, out
@@ -283,7 +285,7 @@ def test_project_not_found_exit_1(wbgql, server):
         out = wbgql.remote(server, "runs", command, "demo/nope")
         assert out.exit_code == 1, (command, out)
         assert out.stderr.splitlines()[0] == "error: project demo/nope not found"
-        assert out.stderr.splitlines()[1].startswith("hint: check the entity and project names")
+        assert out.stderr.splitlines()[1].startswith("hint: demo has: "), out  # the names that exist
 
 
 def test_key_never_printed_even_with_vv(wbgql, server):
@@ -329,11 +331,12 @@ def count(wbgql, server, *args: str) -> int:
 def test_delete_without_filter_refused(wbgql, mutable_server, closed_port):
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--yes")
     assert out.exit_code == 2, out
-    assert "refusing to delete without --id, --where or --filters" in out.stderr and "--all" in out.stderr
-    # a filter that matches every run is refused too, with the lint warning
+    assert "refusing to delete without --id, --ids-from, --where or --filters" in out.stderr
+    assert "--all" in out.stderr
+    # a filter that matches every run is refused too, saying why
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--where", "name exists", "--yes")
     assert out.exit_code == 2, out
-    assert "warning: this filter matches every run" in out.stderr
+    assert "refusing to delete by a filter that matches every run (every run has a name)" in out.stderr
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--where",
                        "not (state = crashed) or state = crashed", "--dry-run")
     assert out.exit_code == 2 and "X or not X" in out.stderr, out
@@ -349,7 +352,8 @@ def test_delete_dry_run_changes_nothing(wbgql, mutable_server):
     crashed = count(wbgql, mutable_server, "demo/rl", "--where", where)
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--where", where, "--dry-run")
     assert out.exit_code == 0, out
-    assert f"plan: delete {crashed} run(s) in demo/rl" in out.stderr
+    assert out.stderr.startswith(f"server: {mutable_server.base_url} as ")  # where and as whom, first
+    assert f"plan: delete {crashed} run(s) in demo/rl (where state = crashed)" in out.stderr
     assert "dry run: nothing changed" in out.stderr and out.stdout == ""
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--all", "--dry-run")
     assert out.exit_code == 0 and "plan: delete 200 run(s)" in out.stderr, out
@@ -363,7 +367,8 @@ def test_delete_dry_run_changes_nothing(wbgql, mutable_server):
 def test_delete_asks_and_no_means_no(wbgql, mutable_server):
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--id", "rl000003", input="n\n")
     assert out.exit_code == 3, out
-    assert "delete 1 run(s)? [y/N]" in out.stderr and "nothing changed" in out.stderr
+    assert f"delete 1 run(s) in demo/rl on {mutable_server.base_url}? [y/N]" in out.stderr
+    assert "nothing changed" in out.stderr
     out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--id", "rl000003", input="")
     assert out.exit_code == 3 and "--yes" in out.stderr, out
     assert count(wbgql, mutable_server, "demo/rl") == 200
@@ -376,7 +381,7 @@ def test_delete_then_restore(wbgql, mutable_server):
     assert ids
     out = wbgql.remote(mutable_server, "-f", "json", "runs", "delete", "demo/nlp", "--where", where, "--yes")
     assert out.exit_code == 0, out
-    assert sorted(o["runId"] for o in json.loads(out.stdout)) == sorted(ids)
+    assert sorted(o["run_id"] for o in json.loads(out.stdout)) == sorted(ids)
     assert {o["status"] for o in json.loads(out.stdout)} == {"deleted"}
     assert f"delete: deleted {len(ids)}" in out.stderr
     assert count(wbgql, mutable_server, "demo/nlp") == 600 - len(ids)
@@ -397,11 +402,11 @@ def test_delete_by_id_with_unknown_id_exits_1(wbgql, mutable_server):
     out = wbgql.remote(mutable_server, "-f", "csv", "runs", "delete", "demo/rl", "--id", "rl000007",
                        "--id", "nope", "--yes")
     assert out.exit_code == 1, out
-    rows = {r["runId"]: r["status"] for r in csv.DictReader(io.StringIO(out.stdout))}
+    rows = {r["run_id"]: r["status"] for r in csv.DictReader(io.StringIO(out.stdout))}
     assert rows == {"rl000007": "deleted", "nope": "not_found"}
     out = wbgql.remote(mutable_server, "runs", "restore", "demo/rl", "--id", "rl000007", "--id", "rl000008", "--yes")
     assert out.exit_code == 0, out
-    assert re.search(r"rl000007\s+restored", out.stdout) and re.search(r"rl000008\s+unchanged", out.stdout)
+    assert "rl000007\trestored" in out.stdout and "rl000008\tunchanged" in out.stdout
     assert count(wbgql, mutable_server, "demo/rl") == 200
 
 
@@ -418,16 +423,16 @@ def test_update_fields_and_tags(wbgql, mutable_server):
                        "--config", "lr=0.5", "--config", "opt=adam", "--config", 'nested={"a": [1, 2]}',
                        "--summary", "best=1", "--yes")
     assert out.exit_code == 0, out
-    assert json.loads(out.stdout) == [{"runId": "rl000010", "status": "updated", "error": None}]
-    assert "set displayName: 'renamed'" in out.stderr and "add tags: keep, v9" in out.stderr
+    assert json.loads(out.stdout) == [{"run_id": "rl000010", "status": "updated", "error": None}]
+    assert "set display_name: 'renamed'" in out.stderr and "add tags: keep, v9" in out.stderr
     after = json.loads(wbgql.remote(mutable_server, "-f", "json", "runs", "get", "demo/rl/rl000010").stdout)
-    assert (after["displayName"], after["notes"], after["group"], after["jobType"]) == \
+    assert (after["display_name"], after["notes"], after["group"], after["job_type"]) == \
         ("renamed", "some notes", "g1", "eval")
     assert after["tags"] == [t for t in before["tags"] if t != "tmp"] + ["keep", "v9"]
     assert after["config"]["lr"] == 0.5 and after["config"]["opt"] == "adam"
     assert after["config"]["nested"] == {"a": [1, 2]}
     assert after["config"]["batch_size"] == before["config"]["batch_size"]  # merged, not replaced
-    assert after["summaryMetrics"]["best"] == 1 and after["summaryMetrics"]["loss"] == before["summaryMetrics"]["loss"]
+    assert after["summary"]["best"] == 1 and after["summary"]["loss"] == before["summary"]["loss"]
     assert after["state"] == before["state"]  # untouched fields stay
 
 
@@ -453,14 +458,15 @@ def test_update_unknown_id_exits_1(wbgql, mutable_server):
     out = wbgql.remote(mutable_server, "-f", "jsonl", "runs", "update", "demo/rl", "--id", "rl000011",
                        "--id", "ghost", "--notes", "n", "--yes")
     assert out.exit_code == 1, out
-    assert {o["runId"]: o["status"] for o in parse_jsonl(out.stdout)} == {"rl000011": "updated", "ghost": "not_found"}
+    assert {o["run_id"]: o["status"] for o in parse_jsonl(out.stdout)} == {"rl000011": "updated", "ghost": "not_found"}
 
 
 # ---------------------------------------------------------------------------- --local
 
 
 def test_local_in_process_and_delete_persists(wbgql, isolated_env):
-    out = wbgql("--local", "-f", "json", "runs", "list", "demo/vision", "-n", "3", "--summary-keys", "loss")
+    out = wbgql("--local", "-f", "json", "runs", "list", "demo/vision", "-n", "3", "--summary-keys", "loss",
+                "--order", "+created_at")
     assert out.exit_code == 0, out
     assert [r["name"] for r in json.loads(out.stdout)] == ["vi000000", "vi000001", "vi000002"]
     db = isolated_env / "xdg" / "wandb-gql" / "server.db"
@@ -478,7 +484,7 @@ def test_local_subprocess_delete_persists(isolated_env):
     env = {"XDG_DATA_HOME": str(isolated_env / "xdg-proc")}
     proc = run_process("--local", "runs", "list", "demo/rl", "-n", "2", env=env)
     assert proc.returncode == 0, proc
-    assert "rl000000" in proc.stdout and "rl000001" in proc.stdout
+    assert "rl000199" in proc.stdout and "rl000198" in proc.stdout
     proc = run_process("--local", "runs", "delete", "demo/rl", "--where", "state = running", "--yes",
                        env=env, module=False)
     assert proc.returncode == 0 and "delete: deleted" in proc.stderr, proc
@@ -493,11 +499,11 @@ def test_local_subprocess_delete_persists(isolated_env):
 def test_subprocess_module_and_entry_point(server):
     env = {"WANDB_BASE_URL": server.base_url, "WANDB_API_KEY": server.api_key}
     proc = run_process("--format", "jsonl", "runs", "list", "demo/nlp", "--limit", "4", "--summary-keys", "loss",
-                       env=env)
+                       "--order", "created_at", env=env)
     assert proc.returncode == 0, proc
     runs = parse_jsonl(proc.stdout)
     assert [r["name"] for r in runs] == [f"nl{i:06d}" for i in range(4)]
-    assert all(set(r["summaryMetrics"]) == {"loss"} for r in runs)
+    assert all(set(r["summary"]) == {"loss"} for r in runs)
     proc = run_process("runs", "count", "demo/nlp", "--where", "state ==", env=env, module=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "^" in proc.stderr, proc
     proc = run_process("runs", "get", "demo/nlp/nl000005", "-f", "json", env=env, module=False)
@@ -550,7 +556,7 @@ def test_help_lists_the_commands(wbgql):
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["table", "tsv", "json", "jsonl", "csv"])
 def test_every_format_for_every_reader(wbgql, server, fmt):
     for args in (["runs", "list", "demo/rl", "-n", "2"], ["runs", "count", "demo/rl"],
                  ["runs", "get", "demo/rl/rl000002"], ["runs", "explain", "demo/rl", "--where", "state = failed"]):
@@ -592,14 +598,20 @@ def test_jsonl_streams_as_pages_arrive(mutable_server):
         proc.kill()
         caller.faults({})
     assert proc.returncode == 0, err
-    assert first["name"] == "vi000000", (first, err)
+    assert first["name"] == "vi001199", (first, err)  # newest first
     assert still_running, f"the first run should be printed before the last page arrives; stderr: {err}"
     assert len(parse_jsonl(rest)) == 1199, err
 
 
-def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(server, tmp_path):
+def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(mutable_server, tmp_path):
     import pty
     import threading
+
+    from tests.conftest import Caller
+
+    server = mutable_server
+    caller = Caller(server)
+    caller.faults({"latency": 0.25})  # 12 pages: about 3 s, so the bar (shown after ~1 s) appears
 
     master, slave = pty.openpty()
     chunks: list[bytes] = []
@@ -617,9 +629,12 @@ def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(server, tmp_path):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     env = {**os.environ, "WANDB_BASE_URL": server.base_url, "WANDB_API_KEY": server.api_key, "TERM": "xterm"}
-    with open(tmp_path / "out.csv", "w") as stdout:
-        proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "-f", "csv", "runs", "list", "demo/vision",
-                               "--per-page", "100"], env=env, stdout=stdout, stderr=slave, timeout=120)
+    try:
+        with open(tmp_path / "out.csv", "w") as stdout:
+            proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "-f", "csv", "runs", "list", "demo/vision",
+                                   "--per-page", "100"], env=env, stdout=stdout, stderr=slave, timeout=120)
+    finally:
+        caller.faults({})
     os.close(slave)
     reader.join(5)
     os.close(master)
@@ -628,6 +643,7 @@ def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(server, tmp_path):
     assert len(rows) == 1200  # every row in the file, none diverted to the terminal
     terminal = b"".join(chunks).decode(errors="replace")
     assert "fetching runs" in terminal and "vi000000" not in terminal
+    assert re.search(r"\d[\d,]*/1,200", terminal), terminal  # done/total, the total from a count
 
 
 def test_restore_by_filter_reports_what_came_back(wbgql, mutable_server):
@@ -644,6 +660,6 @@ def test_restore_by_filter_reports_what_came_back(wbgql, mutable_server):
     assert refused.exit_code == 2, refused  # matches every run: needs --all
     out = wbgql.remote(mutable_server, "-f", "json", "runs", "restore", "demo/nlp", "--where", where, "--yes")
     assert out.exit_code == 0, out
-    assert sorted(o["runId"] for o in json.loads(out.stdout)) == ids
+    assert sorted(o["run_id"] for o in json.loads(out.stdout)) == ids
     assert {o["status"] for o in json.loads(out.stdout)} == {"restored"}
     assert count(wbgql, mutable_server, "demo/nlp") == before

@@ -1,488 +1,373 @@
 """`wbgql runs list|count|get|explain|update|delete|restore`.
 
-A thin skin over `Client`: parse and check the input (filters compile here, before anything is
-sent), run one coroutine, write data to stdout and everything else (plan, warnings, progress,
-errors) to stderr. Heavy modules (the client, orjson, rich) are imported inside the commands.
+Parse and check the input here (filters compile before anything is sent), run one coroutine,
+write data to stdout through `wandb_gql.export`, and everything else (plan, warnings, progress,
+errors) to stderr. Choosing and pinning runs for a change is `wandb_gql.cleanup`'s job; this
+module renders the plan and asks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from typing import Any, Awaitable, Callable, Iterator, List, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 
 import typer
 
-from . import options
-from .options import Format
+from ._common import (STATUS, STDOUT, AllOpt, AllRowsOpt, ConfigKeysOpt, DryRunOpt, FieldsOpt, FiltersOpt, Format,
+                      FormatOpt, IdsFromOpt, IdsOpt, LimitOpt, OrderOpt, PathArg, PerPageOpt, RunPathArg,
+                      SummaryKeysOpt, WhereOpt, YesOpt, confirm, dumps, errors, examples, new_app, note,
+                      out_format, read_ids, run, split_keys, stdout_is_terminal, stderr_is_terminal,
+                      terminal_width, use_color, warn, write)
 
-runs_app = typer.Typer(help="List, count, inspect, update, delete and restore runs.", no_args_is_help=True)
-
-# Options shared by several commands (typer reads them as defaults; they hold no state).
-_PATH_HELP = "ENTITY/PROJECT, or PROJECT with --entity / $WANDB_ENTITY / the key's default entity."
-_FILTERS = typer.Option(None, "--filters", metavar="JSON",
-                        help="W&B filter JSON, passed through (checked first). Not with --where.")
-_WHERE = typer.Option(None, "--where", "-w", metavar="EXPR",
-                      help="Readable filter, e.g. 'state in (crashed, failed) and created_at < 30d ago'.")
-_FORMAT = typer.Option(None, "--format", "-f", help="Output format (overrides the global --format).")
-_YES = typer.Option(False, "--yes", "-y", help="Do it without asking.")
-_DRY = typer.Option(False, "--dry-run", help="Show the plan and change nothing.")
-_IDS = typer.Option(None, "--id", metavar="RUN_ID", help="A run id (repeatable).")
-
-# The columns of a run in csv, in to_dict() order (config/summary keys follow as config.<k>, summary.<k>).
-WIRE_COLUMNS = ["id", "name", "display_name", "state", "tags", "group", "job_type", "sweep", "notes", "description",
-                "created_at", "heartbeat_at", "updated_at", "history_line_count", "user", "path"]
-TABLE_COLUMNS = ["name", "display_name", "state", "created_at", "tags"]
-
-
-# ---------------------------------------------------------------------------- plumbing
-
-
-def _fmt(override: Optional[Format]) -> Format:
-    return override or options.GLOBAL.get("format") or Format.table
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """The library's errors as one line (+ caret for filters, + hint) and the right exit code."""
-    from ..errors import FilterError, WandbGQLError
-
-    try:
-        yield
-    except FilterError as e:
-        sys.stderr.write(f"error: {e.message}\n")
-        caret = e.caret()
-        if caret:
-            sys.stderr.write(caret + "\n")
-        if e.hint:
-            sys.stderr.write(f"hint: {e.hint}\n")
-        raise SystemExit(e.exit_code) from None
-    except WandbGQLError as e:
-        sys.stderr.write(f"error: {e.message}\n")
-        if e.hint:
-            sys.stderr.write(f"hint: {e.hint}\n")
-        raise SystemExit(e.exit_code) from None
-
-
-def _run(work: Callable[[Any], Awaitable[Optional[int]]]) -> None:
-    """Run `work(client)` against the configured (or --local) server; exit with what it returns."""
-    import asyncio
-
+if TYPE_CHECKING:
+    from ..cleanup.plan import Plan, Selection
     from ..client import Client
+    from ..export import Writer
+    from ..models import Outcome
 
-    async def main(kwargs: dict[str, Any]) -> Optional[int]:
-        async with Client(**kwargs) as client:
-            return await work(client)
+runs_app = new_app("List, count, inspect, update, delete and restore runs.")
 
-    with options.connection() as kwargs:
-        code = asyncio.run(main(kwargs))
-    if code:
-        raise SystemExit(code)
+DEFAULT_LIMIT = 50  # a table on a terminal: what fits a screen or two; --all lifts it
 
 
-def _filter(filters: Optional[str], where: Optional[str], *, destructive: bool = False,
-            all_runs: bool = False) -> dict[str, Any]:
-    """Compile/check the filter before anything is sent; print lint warnings on stderr."""
-    from ..errors import UsageError
+# ---------------------------------------------------------------------------- shared pieces
+
+
+def compile_filter(filters: Optional[str], where: Optional[str]) -> dict[str, Any]:
+    """Compile/check the filter before anything is sent; its lint warnings go to stderr."""
     from ..filters import lint, resolve_filters
 
     query = resolve_filters(filters, where)
-    if query or not destructive:
-        warnings = lint(query, destructive=destructive and not all_runs, expression=where)
-        for warning in warnings:
-            sys.stderr.write(f"warning: {warning}\n")
-        if destructive and not all_runs:
-            matches_all = set(warnings) - set(lint(query, expression=where))
-            if matches_all:
-                raise UsageError("refusing a destructive command on a filter that matches every run",
-                                 hint="narrow the filter, or pass --all if every run is what you mean")
+    for warning in lint(query, expression=where):
+        warn(warning.message)
     return query
 
 
-def _keys(text: Optional[str]) -> Any:
-    """'a,b' -> ['a', 'b']; '*' -> True (every key); None -> None (none at all)."""
-    if text is None:
-        return None
-    keys = [k.strip() for k in text.split(",") if k.strip()]
-    if keys == ["*"]:
-        return True
-    if "*" in keys:
-        from ..errors import UsageError
+@dataclass
+class View:
+    """What to show (columns in the one vocabulary; None: everything fetched, for JSON) and
+    what to ask the server for, so only what is shown travels."""
 
-        raise UsageError("'*' (every key) cannot be mixed with named keys")
-    return keys
+    columns: Optional[list[str]]
+    fields: Optional[list[str]]
+    config_keys: Any
+    summary_keys: Any
 
-
-def _dumps(value: Any, pretty: bool = False) -> str:
-    import orjson
-
-    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if pretty else 0)
-    return orjson.dumps(value, option=option, default=str).decode()
+    @property
+    def fetch(self) -> dict[str, Any]:
+        return {"fields": self.fields, "config_keys": self.config_keys, "summary_keys": self.summary_keys}
 
 
-def _cell(value: Any) -> str:
-    """A value as text in csv: strings as they are, everything else as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return _dumps(value)
+def _parse_fields(text: str) -> list[str]:
+    from ..errors import UsageError
+    from ..export import column_names
 
-
-def _human(value: Any) -> str:
-    """A value as text in a table."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ", ".join(value)
-    if isinstance(value, (dict, list)):
-        return _dumps(value)
-    return str(value)
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    terminal = stream.isatty()
-    # Not a terminal (a pipe, a file): no colour, and no width limit so nothing is cut off.
-    return Console(file=stream, width=None if terminal else 100_000, no_color=not terminal,
-                   highlight=False, soft_wrap=False)
-
-
-def _table(*columns: str) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    known = column_names()
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise UsageError("--fields: name at least one field", hint="e.g. --fields name,state,summary.loss")
     for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
+        head, dot, key = column.partition(".")
+        if column in known or (dot and key and head in ("config", "summary")):
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(column, [*known, "config.<key>", "summary.<key>"], n=1)
+        raise UsageError(f"--fields: unknown field {column!r}",
+                         hint=(f"did you mean {close[0]!r}? " if close else "")
+                         + f"fields: {', '.join(known)}, config.<key>, summary.<key> (config.* / summary.*: every key)")
+    return list(dict.fromkeys(columns))
 
 
-@contextlib.contextmanager
-def _progress(description: str, total: Optional[int] = None) -> Iterator[Callable[[int], None]]:
-    """A transient progress line on stderr when stderr is a terminal; a no-op otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda n=1: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    columns = [SpinnerColumn(), TextColumn("{task.description}")]
-    columns += [BarColumn(), MofNCompleteColumn()] if total else [TextColumn("{task.completed}")]
-    # redirect_stdout=False: rich would otherwise route stdout writes (the data) to its console,
-    # i.e. to stderr, whenever stderr is a terminal and stdout is not.
-    with Progress(*columns, TimeElapsedColumn(), console=_console(stderr=True), transient=True,
-                  redirect_stdout=False, redirect_stderr=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+def _merge_keys(asked: Any, from_columns: list[str], every: bool) -> Any:
+    if asked is True or every:
+        return True
+    keys = list(dict.fromkeys([*(asked or []), *from_columns]))
+    return keys or None
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def view(fmt: Format, fields: Optional[str], config_keys: Optional[str], summary_keys: Optional[str],
+         *, vertical: bool = False) -> View:
+    """Columns and projection from --fields / --config-keys / --summary-keys for `fmt`."""
+    from ..export import ALL_COLUMNS, TABLE_COLUMNS
+    from ..models import RUN_FIELDS
+
+    config, summary = split_keys(config_keys, "--config-keys"), split_keys(summary_keys, "--summary-keys")
+    extra = ([f"config.{k}" for k in config] if isinstance(config, list) else ["config.*"] if config else [])
+    extra += ([f"summary.{k}" for k in summary] if isinstance(summary, list) else ["summary.*"] if summary else [])
+    if fields is not None:
+        columns = _parse_fields(fields)
+        columns += [c for c in extra if c not in columns]
+        names = {f.name for f in RUN_FIELDS}
+        return View(columns=columns, fields=[c for c in columns if c in names],
+                    config_keys=_merge_keys(config, [c[7:] for c in columns if c.startswith("config.")
+                                                     and c != "config.*"], "config.*" in columns),
+                    summary_keys=_merge_keys(summary, [c[8:] for c in columns if c.startswith("summary.")
+                                                       and c != "summary.*"], "summary.*" in columns))
+    if vertical:
+        return View(columns=[*ALL_COLUMNS, "url", "config.*", "summary.*"], fields=None,
+                    config_keys=config, summary_keys=summary)
+    if fmt in (Format.json, Format.jsonl):
+        return View(columns=None, fields=None, config_keys=config, summary_keys=summary)
+    if fmt == Format.table:
+        return View(columns=[*TABLE_COLUMNS, *extra], fields=list(TABLE_COLUMNS), config_keys=config,
+                    summary_keys=summary)
+    return View(columns=[*ALL_COLUMNS, *extra], fields=None, config_keys=config, summary_keys=summary)
 
 
-# ---------------------------------------------------------------------------- run output
+def make_writer(fmt: Format, columns: Optional[list[str]]) -> "Writer":
+    from ..export import writer
+
+    terminal = stdout_is_terminal()
+    return writer(fmt.value, STDOUT, columns, terminal=terminal, width=terminal_width() if terminal else 80,
+                  color=use_color())
 
 
-class _RunWriter:
-    """Writes runs as they arrive (json, jsonl, csv) or at the end (table, and csv with '*' keys)."""
-
-    def __init__(self, fmt: Format, config_keys: Any, summary_keys: Any) -> None:
-        self.fmt = fmt
-        self.config_keys = config_keys
-        self.summary_keys = summary_keys
-        self.buffer: list[Any] = []
-        self.count = 0
-        self.csv: Any = None
-        self.streaming = fmt in (Format.json, Format.jsonl) or (
-            fmt == Format.csv and config_keys is not True and summary_keys is not True)
-
-    def _columns(self, runs: list[Any]) -> tuple[list[str], list[str]]:
-        def keys(asked: Any, attr: str) -> list[str]:
-            if asked is True:  # every key: the union over the runs, in first-seen order
-                return list(dict.fromkeys(k for run in runs for k in getattr(run, attr)))
-            return list(asked or [])
-
-        return keys(self.config_keys, "config"), keys(self.summary_keys, "summary")
-
-    def add(self, run: Any) -> None:
-        self.count += 1
-        if not self.streaming:
-            self.buffer.append(run)
-        elif self.fmt == Format.jsonl:
-            _write(_dumps(run.to_dict()) + "\n")
-        elif self.fmt == Format.json:
-            _write(("[\n" if self.count == 1 else ",\n") + _dumps(run.to_dict()))
-        else:
-            self._csv_row(run)
-
-    def _csv_row(self, run: Any) -> None:
-        if self.csv is None:
-            self._csv_start([])
-        wire = run.to_dict()
-        row = [_cell(wire.get(c)) for c in WIRE_COLUMNS]
-        row += [_cell(run.config.get(k)) for k in self.cols[0]]
-        row += [_cell(run.summary.get(k)) for k in self.cols[1]]
-        self.csv.writerow(row)
-        sys.stdout.flush()
-
-    def _csv_start(self, runs: list[Any]) -> None:
-        import csv
-
-        self.cols = self._columns(runs)
-        self.csv = csv.writer(sys.stdout, lineterminator="\n")
-        self.csv.writerow(WIRE_COLUMNS + [f"config.{k}" for k in self.cols[0]]
-                          + [f"summary.{k}" for k in self.cols[1]])
-
-    def close(self) -> None:
-        if self.fmt == Format.json:
-            _write("[]\n" if self.count == 0 else "\n]\n")
-        elif self.fmt == Format.csv:
-            if self.csv is None:
-                self._csv_start(self.buffer)
-            for run in self.buffer:
-                self._csv_row(run)
-            sys.stdout.flush()
-        elif self.fmt == Format.table:
-            config, summary = self._columns(self.buffer)
-            table = _table(*TABLE_COLUMNS, *[f"config.{k}" for k in config], *[f"summary.{k}" for k in summary])
-            for run in self.buffer:
-                wire = run.to_dict()
-                table.add_row(*[_human(wire.get(c)) for c in TABLE_COLUMNS],
-                              *[_human(run.config.get(k)) for k in config],
-                              *[_human(run.summary.get(k)) for k in summary])
-            _console().print(table)
+def _late_keys_warning(late: dict[str, list[str]]) -> None:
+    for head, keys in late.items():
+        shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+        option = "--config-keys" if head == "config" else "--summary-keys"
+        warn(f"{head} keys first seen after the first runs are not in the columns: {shown}; "
+             f"name them with {option} or --fields to include them")
 
 
 # ---------------------------------------------------------------------------- reading
 
 
-@runs_app.command("list")
+@runs_app.command("list", epilog=examples(
+    "wbgql runs list demo/vision --where 'state = crashed' --summary-keys loss",
+    "wbgql runs list demo/vision --order -summary.val/acc -n 10 --fields name,summary.val/acc",
+    "wbgql runs list https://wandb.ai/ENTITY/PROJECT -f jsonl --all > runs.jsonl"))
 def list_runs(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    order: str = typer.Option("+created_at", "--order", help="Sort key, '+' ascending or '-' descending."),
-    config_keys: Optional[str] = typer.Option(None, "--config-keys", metavar="A,B",
-                                              help="Config keys to fetch and show ('*' for all)."),
-    summary_keys: Optional[str] = typer.Option(None, "--summary-keys", metavar="A,B",
-                                               help="Summary keys to fetch and show ('*' for all)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=0, help="At most this many runs."),
-    per_page: int = typer.Option(1000, "--per-page", min=1, max=1000, help="Runs per request."),
-    fmt: Optional[Format] = _FORMAT,
+    path: PathArg,
+    where: WhereOpt = None,
+    filters: FiltersOpt = None,
+    order: OrderOpt = "-created_at",
+    fields: FieldsOpt = None,
+    config_keys: ConfigKeysOpt = None,
+    summary_keys: SummaryKeysOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllRowsOpt = False,
+    per_page: PerPageOpt = 1000,
+    fmt: FormatOpt = None,
 ) -> None:
-    """List runs: a table, or JSON / JSON lines / CSV streamed as pages arrive."""
-    with _errors():
-        query = _filter(filters, where)
-        config, summary = _keys(config_keys), _keys(summary_keys)
-        writer = _RunWriter(_fmt(fmt), config, summary)
+    """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive."""
+    from ..errors import UsageError
 
-        async def work(client: Any) -> None:
-            with _progress("fetching runs", total=limit) as tick:
-                async for run in client.runs(path, filters=query, order=order, config_keys=config,
-                                             summary_keys=summary, per_page=per_page, limit=limit):
-                    writer.add(run)
-                    tick(1)
-            writer.close()
+    with errors():
+        if limit is not None and all_rows:
+            raise UsageError("give either --limit N or --all, not both")
+        query = compile_filter(filters, where)
+        out = out_format(fmt)
+        shown = view(out, fields, config_keys, summary_keys)
+        capped = limit is None and not all_rows and out == Format.table and stdout_is_terminal()
+        cap = DEFAULT_LIMIT if capped else limit
+        # A bar only where the rows are not already on the screen.
+        bar = stderr_is_terminal() and not stdout_is_terminal()
 
-        _run(work)
+        async def work(client: "Client") -> None:
+            import asyncio
+
+            counting = asyncio.ensure_future(client.count_runs(path, filters=query)) if capped or bar else None
+            if counting is not None:
+                counting.add_done_callback(lambda t: t.cancelled() or t.exception() or STATUS.set_total(
+                    t.result() if cap is None else min(cap, t.result())))
+            STATUS.start("fetching runs", total=cap, bar=bar)
+            writer = make_writer(out, shown.columns)
+            try:
+                async for item in client.runs(path, filters=query, order=order, per_page=per_page, limit=cap,
+                                              **shown.fetch):
+                    writer.write(item)
+                    STATUS.advance()
+                writer.close()
+                STATUS.stop()
+                _late_keys_warning(writer.late_keys)
+                if capped and counting is not None:
+                    try:
+                        total = await counting
+                    except Exception:
+                        total = None  # the footer is a courtesy; the listing itself succeeded
+                    if total is not None and total > writer.count:
+                        note(f"showing {writer.count:,} of {total:,}: --limit N or --all")
+            finally:
+                if counting is not None and not counting.done():
+                    counting.cancel()
+
+        run(work)
 
 
-@runs_app.command("count")
-def count_runs(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    fmt: Optional[Format] = _FORMAT,
-) -> None:
+@runs_app.command("count", epilog=examples("wbgql runs count demo/vision --where 'state in (crashed, failed)'"))
+def count_runs(path: PathArg, where: WhereOpt = None, filters: FiltersOpt = None, fmt: FormatOpt = None) -> None:
     """How many runs match (counted by the server)."""
-    with _errors():
-        query = _filter(filters, where)
-        out = _fmt(fmt)
+    with errors():
+        query = compile_filter(filters, where)
+        out = out_format(fmt)
 
-        async def work(client: Any) -> None:
+        async def work(client: "Client") -> None:
             n = await client.count_runs(path, filters=query)
             if out in (Format.json, Format.jsonl):
-                _write(_dumps({"count": n}) + "\n")
-            elif out == Format.csv:
-                _write(f"count\n{n}\n")
+                write(dumps({"count": n}) + "\n")
+            elif out in (Format.csv, Format.tsv):
+                write(f"count\n{n}\n")
             else:
-                _write(f"{n}\n")
+                write(f"{n}\n")
 
-        _run(work)
+        run(work)
 
 
-@runs_app.command("get")
-def get_run(
-    path: str = typer.Argument(..., metavar="PATH/RUN_ID", help="ENTITY/PROJECT/RUN_ID (the id, not the display name)."),
-    fmt: Optional[Format] = _FORMAT,
-) -> None:
-    """One run, everything about it."""
-    with _errors():
-        out = _fmt(fmt)
+@runs_app.command("get", epilog=examples("wbgql runs get demo/vision/vi000001",
+                                         "wbgql runs get https://wandb.ai/ENTITY/PROJECT/runs/RUN_ID -f json",
+                                         "wbgql runs get demo/rl/rl000001 --fields name,state,config.lr"))
+def get_run(path: RunPathArg, fields: FieldsOpt = None, fmt: FormatOpt = None) -> None:
+    """One run, everything about it (a table shows it as a key/value list)."""
+    with errors():
+        out = out_format(fmt)
+        shown = view(out, fields, None, None, vertical=out == Format.table)
 
-        async def work(client: Any) -> None:
-            run = await client.run(path)
-            wire = run.to_dict()
+        async def work(client: "Client") -> None:
+            from ..export import json_record, write_vertical
+
+            item = await client.run(path)
             if out == Format.json:
-                _write(_dumps(wire, pretty=True) + "\n")
-            elif out == Format.jsonl:
-                _write(_dumps(wire) + "\n")
-            elif out == Format.csv:
-                writer = _RunWriter(Format.csv, True, True)
-                writer.add(run)
-                writer.close()
+                write(dumps(json_record(item, shown.columns), pretty=True) + "\n")
+            elif out == Format.table:
+                terminal = stdout_is_terminal()
+                write_vertical(item, shown.columns or [], STDOUT, terminal=terminal,
+                               width=terminal_width() if terminal else 80, color=use_color())
             else:
-                table = _table("key", "value")
-                for key, value in wire.items():
-                    if key not in ("config", "summary", "system_metrics"):
-                        table.add_row(key, _human(value))
-                table.add_row("url", run.url)
-                for prefix, values in (("config", run.config), ("summary", run.summary),
-                                       ("systemMetrics", run.system_metrics)):
-                    for key, value in values.items():
-                        table.add_row(f"{prefix}.{key}", _human(value))
-                _console().print(table)
+                columns = shown.columns
+                if out != Format.jsonl and fields is None:
+                    columns = [*(columns or []), "url", "config.*", "summary.*"]
+                make_writer(out, columns).write_all([item]).close()
 
-        _run(work)
+        run(work)
 
 
-@runs_app.command("explain")
+@runs_app.command("explain", epilog=examples("wbgql runs explain demo/vision --where 'summary.val/acc >= 0.9'",
+                                             "wbgql runs explain demo/vision --filters '{\"summary.loss\": 1}'"))
 def explain(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    destructive: bool = typer.Option(False, "--destructive", help="Also warn as a delete would (matches every run)."),
-    fmt: Optional[Format] = _FORMAT,
+    path: PathArg,
+    where: WhereOpt = None,
+    filters: FiltersOpt = None,
+    destructive: Annotated[bool, typer.Option("--destructive", help="Also warn as a delete would (a filter that matches every run).")] = False,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Show the filter JSON that will be sent, its lint warnings, and how many runs it matches."""
+    """Show the filter JSON that will be sent, its lint warnings (W&B traps), and how many runs match."""
     from ..filters import lint, resolve_filters
 
-    with _errors():
+    with errors():
         query = resolve_filters(filters, where)
         warnings = lint(query, destructive=destructive, expression=where)
-        out = _fmt(fmt)
+        out = out_format(fmt)
 
-        async def work(client: Any) -> None:
+        async def work(client: "Client") -> None:
             from ..errors import WandbGQLError
 
             if out == Format.table:  # what will be sent and its traps first, even if the count fails
-                lines = ["filters:", _dumps(query, pretty=True), "warnings:"]
-                lines += [f"  - {w}" for w in warnings] or ["  (none)"]
-                _write("\n".join(lines) + "\n")
+                lines = ["filters:", dumps(query, pretty=True), "warnings:"]
+                lines += [f"  - {w.message} [{w.code}]" for w in warnings] or ["  (none)"]
+                write("\n".join(lines) + "\n")
             try:
                 n = await client.count_runs(path, filters=query)
             except WandbGQLError:
                 if out != Format.table:
-                    sys.stderr.write("".join(f"warning: {w}\n" for w in warnings))
+                    for w in warnings:
+                        warn(w.message)
                 raise
+            report = {"filters": query, "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+                      "run_count": n}
             if out == Format.table:
-                _write(f"runCount: {n}\n")
-            elif out == Format.csv:
-                import csv
-
-                writer = csv.writer(sys.stdout, lineterminator="\n")
-                writer.writerow(["filters", "warnings", "runCount"])
-                writer.writerow([_dumps(query), _dumps(warnings), n])
+                write(f"run_count: {n}\n")
+            elif out in (Format.csv, Format.tsv):
+                make_writer(out, ["filters", "warnings", "run_count"]).write_all([report]).close()
             else:
-                report = {"filters": query, "warnings": warnings, "runCount": n}
-                _write(_dumps(report, pretty=out == Format.json) + "\n")
+                write(dumps(report, pretty=out == Format.json) + "\n")
 
-        _run(work)
-
-
-# ---------------------------------------------------------------------------- writing
+        run(work)
 
 
-def _confirm(question: str, yes: bool) -> None:
-    """Ask on stderr (stdout stays data only); no answer or 'no' refuses with exit 3."""
-    if yes:
-        return
-    sys.stderr.write(f"{question} [y/N]: ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline()
-    if not answer or not sys.stdin.isatty():
-        sys.stderr.write("\n")  # the answer was not echoed by a terminal: end the prompt's line
-    if not answer:
-        options.fail("no answer (stdin closed): nothing changed; pass --yes to confirm non-interactively", 3)
-    if answer.strip().lower() not in ("y", "yes"):
-        options.fail("not confirmed: nothing changed", 3)
+# ---------------------------------------------------------------------------- changing
 
 
-def _plan(verb: str, path: str, ids: list[str], how: str, details: list[str]) -> None:
-    shown = ", ".join(ids[:10]) + (f", ... (+{len(ids) - 10} more)" if len(ids) > 10 else "")
-    lines = [f"plan: {verb} {len(ids)} run(s) in {path} ({how})", *[f"  {d}" for d in details],
-             f"  runs: {shown}"]
-    sys.stderr.write("\n".join(lines) + "\n")
-
-
-def _outcomes(results: list[Any], fmt: Format, verb: str) -> int:
-    rows = [{"runId": o.run_id, "status": o.status, "error": o.error} for o in results]
-    if fmt == Format.json:
-        _write(_dumps(rows, pretty=True) + "\n")
-    elif fmt == Format.jsonl:
-        _write("".join(_dumps(r) + "\n" for r in rows))
-    elif fmt == Format.csv:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["runId", "status", "error"])
-        writer.writerows([r["runId"], r["status"], r["error"] or ""] for r in rows)
-        sys.stdout.flush()
-    elif rows:
-        table = _table("run", "status", "error")
-        for r in rows:
-            table.add_row(r["runId"], r["status"], r["error"] or "")
-        _console().print(table)
-    tally: dict[str, int] = {}
-    for o in results:
-        tally[o.status] = tally.get(o.status, 0) + 1
-    summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in tally.items()) or "nothing"
-    sys.stderr.write(f"{verb}: {summary}\n")
-    return 0 if all(o.ok for o in results) else 1
-
-
-def _empty(fmt: Format, message: str) -> None:
-    sys.stderr.write(message + "\n")
-    if fmt == Format.json:
-        _write("[]\n")
-    elif fmt == Format.csv:
-        _write("runId,status,error\n")
-
-
-async def _targets(client: Any, path: str, ids: Optional[List[str]],
-                   query: dict[str, Any]) -> tuple[str, list[str], str]:
-    """(ENTITY/PROJECT, the run ids to act on, how they were chosen): explicit ids, or the
-    filter resolved to ids now, so the mutation acts on exactly what the plan showed."""
-    entity, project = await client.project_path(path)
-    full = f"{entity}/{project}"
-    if ids:
-        return full, list(dict.fromkeys(ids)), "given ids"
-    found: list[str] = []
-    with _progress("resolving the filter to run ids") as tick:
-        async for run in client.runs(full, filters=query, fields=()):
-            found.append(run.name)
-            tick(1)
-    how = f"filter {_dumps(query)}" if query else "--all: every run"
-    return full, found, how
-
-
-def _selection(ids: Optional[List[str]], filters: Optional[str], where: Optional[str], all_runs: bool,
-               verb: str) -> dict[str, Any]:
+def _selection(ids: Optional[List[str]], ids_from: Optional[str], filters: Optional[str], where: Optional[str],
+               all_runs: bool, action: str, yes: bool, dry_run: bool) -> "Selection":
+    from ..cleanup.plan import Selection
     from ..errors import UsageError
 
-    if ids and (filters is not None or where is not None or all_runs):
-        raise UsageError(f"give either --id or a filter (--where/--filters/--all) to {verb}, not both")
-    if not ids and filters is None and where is None and not all_runs:
-        raise UsageError(f"refusing to {verb} without --id, --where or --filters",
-                         hint="pass --all if every run of the project is what you mean")
-    return {} if ids else _filter(filters, where, destructive=True, all_runs=all_runs)
+    if ids_from == "-" and not yes and not dry_run:
+        raise UsageError("--ids-from - reads the ids from stdin, so it cannot also read your answer",
+                         hint="pass --yes (or --dry-run to see the plan first)")
+    selection = Selection.choose(ids=read_ids(ids, ids_from), filters=filters, where=where, every=all_runs,
+                                 action=action)
+    for warning in selection.warnings:
+        warn(warning)
+    return selection
+
+
+def _render_outcomes(outcomes: List["Outcome"], fmt: Format, action: str) -> int:
+    from ..cleanup.plan import tally
+
+    rows = [{"run_id": o.run_id, "status": o.status, "error": o.error} for o in outcomes]
+    if rows or fmt in (Format.json, Format.csv, Format.tsv):
+        make_writer(fmt, ["run_id", "status", "error"]).write_all(rows).close()
+    counts, ok = tally(outcomes)
+    summary = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "nothing"
+    note(f"{action}: {summary}")
+    return 0 if ok else 1
+
+
+async def _apply(client: "Client", path: str, selection: "Selection", action: str, fmt: Format, *,
+                 yes: bool, dry_run: bool, details: List[str], changes: dict[str, Any],
+                 act: Any) -> int:
+    """Plan (pin the ids), show the plan, ask, act on exactly the planned ids, report."""
+    from ..cleanup.plan import make_plan
+
+    STATUS.start("resolving the runs to change", bar=False)
+    ticker = _ticker()
+    try:
+        plan: Plan = await make_plan(client, path, selection, action, details=details, changes=changes)
+    finally:
+        ticker.cancel()
+        STATUS.stop()
+    if plan.empty:
+        note("nothing to do: no runs match")
+        if dry_run and fmt in (Format.json, Format.jsonl):
+            write(dumps(plan.to_dict(), pretty=fmt == Format.json) + "\n")
+        elif fmt == Format.json:
+            write("[]\n")
+        elif fmt in (Format.csv, Format.tsv):
+            make_writer(fmt, ["run_id", "status", "error"]).close()
+        return 0
+    note("\n".join(plan.describe()))
+    if dry_run:
+        if fmt in (Format.json, Format.jsonl):
+            write(dumps(plan.to_dict(), pretty=fmt == Format.json) + "\n")
+        note("dry run: nothing changed")
+        return 0
+    count = "the matching deleted runs" if plan.run_ids is None else f"{len(plan.run_ids):,} run(s)"
+    confirm(f"{action} {count} in {plan.path} on {plan.server}?", yes)
+    verb = {"update": "updating", "delete": "deleting", "restore": "restoring"}[action]
+    STATUS.start(f"{verb} {count}", bar=False)
+    ticker = _ticker()
+    try:
+        outcomes = await act(plan)
+    finally:
+        ticker.cancel()
+        STATUS.stop()
+    return _render_outcomes(outcomes, fmt, action)
+
+
+def _ticker() -> Any:
+    """Redraws the status line while one long request is awaited (it has no per-run steps)."""
+    import asyncio
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            STATUS.advance(0)
+
+    return asyncio.ensure_future(tick())
 
 
 def _assignments(pairs: Optional[List[str]], option: str) -> Any:
@@ -506,145 +391,130 @@ def _assignments(pairs: Optional[List[str]], option: str) -> Any:
     return out
 
 
-@runs_app.command("update")
+@runs_app.command("update", epilog=examples(
+    "wbgql runs update demo/rl --id rl000010 --name best --add-tag keep",
+    "wbgql runs update demo/rl --where 'state = killed' --add-tag was-killed --dry-run",
+    "wbgql runs list demo/rl -f tsv --fields name --where 'tags has tmp' | tail -n +2 | "
+    "wbgql runs update demo/rl --ids-from - --remove-tag tmp --yes"))
 def update_runs(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    ids: Optional[List[str]] = _IDS,
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    all_runs: bool = typer.Option(False, "--all", help="Every run of the project (when no filter or id is given)."),
-    name: Optional[str] = typer.Option(None, "--name", help="New display name."),
-    notes: Optional[str] = typer.Option(None, "--notes", help="New notes."),
-    group: Optional[str] = typer.Option(None, "--group", help="New group."),
-    job_type: Optional[str] = typer.Option(None, "--job-type", help="New job type."),
-    add_tags: Optional[List[str]] = typer.Option(None, "--add-tag", metavar="TAG", help="Add a tag (repeatable)."),
-    remove_tags: Optional[List[str]] = typer.Option(None, "--remove-tag", metavar="TAG", help="Remove a tag (repeatable)."),
-    config: Optional[List[str]] = typer.Option(None, "--config", metavar="KEY=JSON", help="Merge a config value (repeatable)."),
-    summary: Optional[List[str]] = typer.Option(None, "--summary", metavar="KEY=JSON", help="Merge a summary value (repeatable)."),
-    yes: bool = _YES,
-    dry_run: bool = _DRY,
-    fmt: Optional[Format] = _FORMAT,
+    path: PathArg,
+    ids: IdsOpt = None,
+    ids_from: IdsFromOpt = None,
+    where: WhereOpt = None,
+    filters: FiltersOpt = None,
+    all_runs: AllOpt = False,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", show_default=False, help="New display name.")] = None,
+    notes: Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", show_default=False, help="New notes.")] = None,
+    group: Annotated[Optional[str], typer.Option("--group", metavar="GROUP", show_default=False, help="New group.")] = None,
+    job_type: Annotated[Optional[str], typer.Option("--job-type", metavar="TYPE", show_default=False, help="New job type.")] = None,
+    add_tags: Annotated[Optional[List[str]], typer.Option("--add-tag", metavar="TAG", show_default=False, help="Add a tag (repeatable).")] = None,
+    remove_tags: Annotated[Optional[List[str]], typer.Option("--remove-tag", metavar="TAG", show_default=False, help="Remove a tag (repeatable).")] = None,
+    config: Annotated[Optional[List[str]], typer.Option("--config", metavar="KEY=JSON", show_default=False, help="Merge a config value (repeatable).")] = None,
+    summary: Annotated[Optional[List[str]], typer.Option("--summary", metavar="KEY=JSON", show_default=False, help="Merge a summary value (repeatable).")] = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Change fields of runs chosen by --id or by a filter; only the given fields change."""
+    """Change fields of runs chosen by --id/--ids-from or by a filter; only the given fields change."""
     from ..client import UNSET
     from ..errors import UsageError
 
-    with _errors():
-        fields: dict[str, Any] = {"name": UNSET if name is None else name,
+    with errors():
+        values: dict[str, Any] = {"name": UNSET if name is None else name,
                                   "notes": UNSET if notes is None else notes,
                                   "group": UNSET if group is None else group,
                                   "job_type": UNSET if job_type is None else job_type,
                                   "add_tags": tuple(add_tags or ()), "remove_tags": tuple(remove_tags or ()),
                                   "config": _assignments(config, "--config"),
                                   "summary": _assignments(summary, "--summary")}
-        details = [f"set {label}: {fields[key]!r}" for key, label in
-                   (("name", "displayName"), ("notes", "notes"), ("group", "group"), ("job_type", "jobType"))
-                   if fields[key] is not UNSET]
+        changes = {("display_name" if k == "name" else k): (list(v) if isinstance(v, tuple) else v)
+                   for k, v in values.items() if v is not UNSET and v != ()}
+        details = [f"set {key}: {changes[key]!r}" for key in ("display_name", "notes", "group", "job_type")
+                   if key in changes]
         if add_tags:
             details.append("add tags: " + ", ".join(add_tags))
         if remove_tags:
             details.append("remove tags: " + ", ".join(remove_tags))
         for key in ("config", "summary"):
-            if fields[key] is not UNSET:
-                details.append(f"merge {key}: " + ", ".join(f"{k}={_dumps(v)}" for k, v in fields[key].items()))
+            if key in changes:
+                details.append(f"merge {key}: " + ", ".join(f"{k}={dumps(v)}" for k, v in changes[key].items()))
         if not details:
             raise UsageError("nothing to update: give at least one of --name --notes --group --job-type "
                              "--add-tag --remove-tag --config --summary")
-        query = _selection(ids, filters, where, all_runs, "update")
-        out = _fmt(fmt)
+        selection = _selection(ids, ids_from, filters, where, all_runs, "update", yes, dry_run)
+        out = out_format(fmt)
 
-        async def work(client: Any) -> int:
-            full, targets, how = await _targets(client, path, ids, query)
-            if not targets:
-                _empty(out, "nothing to do: the filter matches no runs")
-                return 0
-            _plan("update", full, targets, how, details)
-            if dry_run:
-                sys.stderr.write("dry run: nothing changed\n")
-                return 0
-            _confirm(f"update {len(targets)} run(s)?", yes)
-            with _progress(f"updating {len(targets)} run(s)"):
-                results = await client.update_runs(full, targets, **fields)
-            return _outcomes(results, out, "update")
+        async def work(client: "Client") -> int:
+            async def act(plan: "Plan") -> Any:
+                return await client.update_runs(plan.path, plan.run_ids or (), **values)
 
-        _run(work)
+            return await _apply(client, path, selection, "update", out, yes=yes, dry_run=dry_run,
+                                details=details, changes=changes, act=act)
+
+        run(work)
 
 
-@runs_app.command("delete")
+@runs_app.command("delete", epilog=examples(
+    "wbgql runs delete demo/vision --where 'state = crashed and created_at < 30d ago' --dry-run",
+    "wbgql runs delete demo/vision --id vi000001 --id vi000002 --yes",
+    "wbgql runs delete demo/vision --ids-from ids.txt --dry-run -f json"))
 def delete_runs(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    ids: Optional[List[str]] = _IDS,
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    all_runs: bool = typer.Option(False, "--all", help="Allow deleting every run of the project "
-                                                      "(or a filter that matches every run)."),
-    delete_artifacts: bool = typer.Option(False, "--delete-artifacts", help="Also delete the runs' artifacts."),
-    yes: bool = _YES,
-    dry_run: bool = _DRY,
-    fmt: Optional[Format] = _FORMAT,
+    path: PathArg,
+    ids: IdsOpt = None,
+    ids_from: IdsFromOpt = None,
+    where: WhereOpt = None,
+    filters: FiltersOpt = None,
+    all_runs: AllOpt = False,
+    delete_artifacts: Annotated[bool, typer.Option("--delete-artifacts", help="Also delete the runs' artifacts, permanently.")] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Soft-delete runs chosen by --id or by a filter (restorable with `runs restore`)."""
-    with _errors():
-        query = _selection(ids, filters, where, all_runs, "delete")
-        out = _fmt(fmt)
+    """Soft-delete runs chosen by --id/--ids-from or by a filter (restorable with `runs restore`)."""
+    with errors():
+        selection = _selection(ids, ids_from, filters, where, all_runs, "delete", yes, dry_run)
+        out = out_format(fmt)
+        details = ["soft delete (restorable with 'wbgql runs restore' until the retention period ends)"]
+        if delete_artifacts:
+            details.append("and delete their artifacts PERMANENTLY (restoring the runs will not bring them back)")
 
-        async def work(client: Any) -> int:
-            full, targets, how = await _targets(client, path, ids, query)
-            if not targets:
-                _empty(out, "nothing to do: the filter matches no runs")
-                return 0
-            details = ["soft delete (restorable with 'wbgql runs restore' until the retention period ends)"]
-            if delete_artifacts:
-                details.append("and delete their artifacts PERMANENTLY (restoring the runs will not bring them back)")
-            _plan("delete", full, targets, how, details)
-            if dry_run:
-                sys.stderr.write("dry run: nothing changed\n")
-                return 0
-            _confirm(f"delete {len(targets)} run(s)?", yes)
-            with _progress(f"deleting {len(targets)} run(s)"):
-                results = await client.delete_runs(full, targets, delete_artifacts=delete_artifacts)
-            return _outcomes(results, out, "delete")
+        async def work(client: "Client") -> int:
+            async def act(plan: "Plan") -> Any:
+                return await client.delete_runs(plan.path, plan.run_ids or (), delete_artifacts=delete_artifacts)
 
-        _run(work)
+            return await _apply(client, path, selection, "delete", out, yes=yes, dry_run=dry_run, details=details,
+                                changes={"delete_artifacts": delete_artifacts}, act=act)
+
+        run(work)
 
 
-@runs_app.command("restore")
+@runs_app.command("restore", epilog=examples(
+    "wbgql runs restore demo/vision --id vi000001 --yes",
+    "wbgql runs restore demo/vision --where 'state = crashed' --dry-run"))
 def restore_runs(
-    path: str = typer.Argument(..., metavar="PATH", help=_PATH_HELP),
-    ids: Optional[List[str]] = typer.Option(None, "--id", metavar="RUN_ID",
-                                            help="A deleted run's id (repeatable): the precise way."),
-    filters: Optional[str] = _FILTERS,
-    where: Optional[str] = _WHERE,
-    all_runs: bool = typer.Option(False, "--all", help="Restore every deleted run of the project."),
-    yes: bool = _YES,
-    dry_run: bool = _DRY,
-    fmt: Optional[Format] = _FORMAT,
+    path: PathArg,
+    ids: IdsOpt = None,
+    ids_from: IdsFromOpt = None,
+    where: WhereOpt = None,
+    filters: FiltersOpt = None,
+    all_runs: AllOpt = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Restore soft-deleted runs, by id or by filter (W&B's undeleteRuns)."""
-    with _errors():
-        out = _fmt(fmt)
-        query = _selection(ids, filters, where, all_runs, "restore")
+    """Restore soft-deleted runs, by id (the precise way) or by filter (W&B's undeleteRuns)."""
+    with errors():
+        selection = _selection(ids, ids_from, filters, where, all_runs, "restore", yes, dry_run)
+        out = out_format(fmt)
 
-        async def work(client: Any) -> int:
-            if ids:
-                full, targets, how = await _targets(client, path, ids, {})
-                _plan("restore", full, targets, how, [])
-            else:
-                entity, project = await client.project_path(path)
-                full = f"{entity}/{project}"
-                how = f"filter {_dumps(query)}" if query else "--all: every deleted run"
-                # Deleted runs cannot be listed: which ones come back is known only afterwards.
-                sys.stderr.write(f"plan: restore the deleted runs in {full} matching {how}\n"
-                                 "  (W&B restores by filter; the restored ids are listed afterwards)\n")
-            if dry_run:
-                sys.stderr.write("dry run: nothing changed\n")
-                return 0
-            _confirm(f"restore {len(targets)} run(s)?" if ids else "restore the matching deleted runs?", yes)
-            with _progress("restoring"):
-                if ids:
-                    results = await client.restore_runs(full, targets)
-                else:
-                    results = await client.restore_runs(full, filters=query, every=all_runs)
-            return _outcomes(results, out, "restore")
+        async def work(client: "Client") -> int:
+            async def act(plan: "Plan") -> Any:
+                if plan.run_ids is not None:
+                    return await client.restore_runs(plan.path, plan.run_ids)
+                return await client.restore_runs(plan.path, filters=plan.selection.filters,
+                                                  every=plan.selection.every)
 
-        _run(work)
+            return await _apply(client, path, selection, "restore", out, yes=yes, dry_run=dry_run, details=[],
+                                changes={}, act=act)
+
+        run(work)

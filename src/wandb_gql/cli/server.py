@@ -2,29 +2,65 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
-from .options import fail
+from ._common import EXIT_FAILURE, fail
 
 _KEY = re.compile(r"^(?:[\w]+-)?[\w-]{40,}$")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_db(path: Path) -> None:
+    """A --db that cannot be the server's database, said in one line before anything starts."""
+    if path.is_dir():
+        fail(f"--db {path}: is a directory; give a file path, e.g. {path / 'server.db'}")
+    if path.exists():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except OSError as e:
+            fail(f"--db {path}: cannot read it: {e.strerror or e}")
+        if head and head != _SQLITE_MAGIC:
+            fail(f"--db {path}: not a SQLite database; give a new path or the server's own database")
+    elif not path.parent.exists() and path.parent.parent.is_file():
+        fail(f"--db {path}: {path.parent.parent} is a file, not a directory")
 
 
 def server_command(
-    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless you mean otherwise)."),
-    port: int = typer.Option(8080, help="Port to listen on."),
-    db: Optional[Path] = typer.Option(None, help="SQLite database [default: ~/.local/share/wandb-gql/server.db]."),
-    retention: str = typer.Option("7d", help="How long deleted runs stay restorable before the purge (e.g. 7d, 12h)."),
-    api_key: Optional[List[str]] = typer.Option(None, "--api-key", help="Accept this key (repeatable)."),
-    seed: Optional[str] = typer.Option(None, help="Seed data set: 'demo'."),
-    faults: Optional[str] = typer.Option(None, help='Fault injection JSON, e.g. \'{"rate_limit": 5}\'.'),
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS",
+                                      help="Address to bind (loopback unless you mean otherwise).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on (1-65535).")] = 8080,
+    db: Annotated[Optional[Path], typer.Option(
+        "--db", metavar="FILE", show_default=False,
+        help="SQLite database [default: $XDG_DATA_HOME/wandb-gql/server.db, ~/.local/share/...].")] = None,
+    retention: Annotated[str, typer.Option(
+        "--retention", metavar="DURATION",
+        help="How long deleted runs stay restorable before the purge (e.g. 7d, 12h).")] = "7d",
+    api_key: Annotated[Optional[List[str]], typer.Option(
+        "--api-key", metavar="KEY", show_default=False, help="Accept this key (repeatable).")] = None,
+    seed: Annotated[Optional[str], typer.Option("--seed", metavar="NAME", show_default=False,
+                                                help="Seed data set: demo.")] = None,
+    faults: Annotated[Optional[str], typer.Option(
+        "--faults", metavar="JSON", show_default=False,
+        help='Fault injection, e.g. \'{"rate_limit": 5}\' or \'{"script": [429, 500]}\'.')] = None,
 ) -> None:
     """Run the local W&B-compatible server (the real wandb SDK can log into it)."""
+    if not 1 <= port <= 65535:
+        fail(f"--port {port}: a port is between 1 and 65535")
+    for key in api_key or []:
+        if not _KEY.match(key):
+            fail("--api-key: a key is an optional 'prefix-' then at least 40 letters, digits, '_' or '-' "
+                 "(the wandb SDK rejects shorter keys)")
+    if seed not in (None, "demo"):
+        fail(f"--seed: unknown seed {seed!r}; the only seed is 'demo'")
+
+    import logging
+
     import orjson
 
     from .._time import parse_duration
@@ -37,25 +73,33 @@ def server_command(
         keep = parse_duration(retention)
     except ValueError as e:
         fail(f"--retention: {e}")
-    for key in api_key or []:
-        if not _KEY.match(key):
-            fail("--api-key: a key is an optional 'prefix-' then at least 40 letters, digits, '_' or '-' "
-                 "(the wandb SDK rejects shorter keys)")
-    try:
-        injected = Faults.from_json(orjson.loads(faults)) if faults else None
-    except (ValueError, TypeError) as e:
-        fail(f"--faults: {e}")
-    if seed not in (None, "demo"):
-        fail(f"--seed: unknown seed {seed!r}; the only seed is 'demo'")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    injected = None
+    if faults:
+        try:
+            spec = orjson.loads(faults)
+        except orjson.JSONDecodeError as e:
+            fail(f"--faults: not JSON ({e})")
+        if not isinstance(spec, dict):
+            fail(f"--faults: expected a JSON object such as '{{\"rate_limit\": 5}}', not {faults!r}")
+        try:
+            injected = Faults.from_json(spec)
+        except (ValueError, TypeError) as e:
+            fail(f"--faults: {e}")
     path = db or default_db_path()
-    store = open_store(path, seed)
-    generated = None
-    for key in api_key or []:
-        store.add_api_key(key)
-    if not store.has_api_keys():
-        generated = new_api_key()
-        store.add_api_key(generated, name="generated")
+    _check_db(path)
+    import sqlite3
+
+    try:
+        store = open_store(path, seed)
+        generated = None
+        for key in api_key or []:
+            store.add_api_key(key)
+        if not store.has_api_keys():
+            generated = new_api_key()
+            store.add_api_key(generated, name="generated")
+    except (OSError, ValueError, sqlite3.Error) as e:
+        fail(f"--db {path}: cannot use it as the server's database: {e}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = f"http://{host}:{port}"
 
     def ready() -> None:
@@ -72,4 +116,4 @@ def server_command(
     try:
         serve(host, port, Server(store, retention=keep, faults=injected), on_ready=ready)
     except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port", 1)
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port", EXIT_FAILURE)
