@@ -315,3 +315,33 @@ async def test_on_retry_is_told_about_rate_limits(fresh_server):
         with pytest.raises(NotFoundError):
             await c.count_runs("local/nothing-here")
     assert seen and seen[0][:2] == ("ProjectRunCount", "RateLimitError") and seen[0][2] >= 0.05
+
+
+@pytest.mark.compat
+def test_after_wandb_login_host_the_client_talks_to_that_host(server, tmp_path):
+    """The real `wandb login --host URL KEY` writes the settings file and netrc; Settings follow."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from wandb_gql import Settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
+    env.update(HOME=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / "config"), NETRC=str(tmp_path / "netrc"),
+               WANDB_SILENT="true", WANDB_ERROR_REPORTING="false", WANDB_DIR=str(tmp_path))
+    wandb = Path(sys.executable).parent / "wandb"
+    done = subprocess.run([str(wandb), "login", "--host", server.base_url, "--relogin", server.api_key],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert server.api_key not in done.stdout + done.stderr
+    with pytest.MonkeyPatch.context() as mp:
+        for k in [k for k in os.environ if k.startswith("WANDB_")]:
+            mp.delenv(k)
+        for k in ("HOME", "WANDB_CONFIG_DIR", "NETRC"):
+            mp.setenv(k, env[k])
+        settings = Settings.resolve()
+        assert (settings.base_url, settings.base_url_source, settings.key_source) == (
+            server.base_url, "settings", "netrc")
+        with SyncClient(settings=settings) as c:
+            assert c.viewer().username
