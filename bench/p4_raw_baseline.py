@@ -1,7 +1,8 @@
 """P4: this client's overhead over the wire — Client.runs() vs a hand-written aiohttp + orjson replay
 of the same requests.
 
-Same document text (queries/project_runs.graphql as loaded), same variables, same headers, same page
+Same document text (queries/project_runs.graphql as loaded), same variables (the order as the client
+compiles `created_at`: `+createdAt`), same headers, same page
 size (1000), same pagination (endCursor until hasNextPage is false), 10,000 runs, 3 summary keys read
 from every run. Two raw variants:
   raw sequential: fetch a page, read it, fetch the next (the obvious hand-written loop);
@@ -41,7 +42,7 @@ def run_raw(base_url: str, api_key: str, *, pipelined: bool) -> tuple[float, dic
     text = (QUERIES / "project_runs.graphql").read_text()
     token = base64.b64encode(f"api:{api_key}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
-    variables = {"entity": ENTITY, "project": PROJECT, "filters": "{}", "order": "+created_at",
+    variables = {"entity": ENTITY, "project": PROJECT, "filters": "{}", "order": "+createdAt",
                  "withConfig": False, "configKeys": None, "withSummary": True, "summaryKeys": SUMMARY_KEYS,
                  "first": PER_PAGE}
 
