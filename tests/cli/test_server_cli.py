@@ -93,12 +93,24 @@ def test_given_keys_are_accepted_and_nothing_is_generated(env, tmp_path):
     (["--retention", "7 days"], "--retention"),
     (["--seed", "huge"], "--seed"),
     (["--faults", '{"nope": 1}'], "--faults"),
+    (["--faults", "[]"], "--faults"),
+    (["--faults", "{not json"], "--faults"),
+    (["--faults", '{"script": ["x"]}'], "--faults"),
+    (["--port", "70000"], "--port"),
+    (["--port", "many"], "--port"),
+    (["--db", "{tmp}"], "is a directory"),
+    (["--db", "{tmp}/notes.txt"], "not a SQLite database"),
+    (["--nope"], "--nope"),
 ])
-def test_bad_options_exit_2_with_one_line(env, args, phrase):
-    proc = subprocess.run([*WBGQL, "server", "--port", str(free_port()), *args], env=env,
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert phrase in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+def test_bad_options_exit_2_with_one_line(env, tmp_path, args, phrase):
+    (tmp_path / "notes.txt").write_text("just some text, not a database\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    port = [] if "--port" in args else ["--port", str(free_port())]
+    proc = subprocess.run([*WBGQL, "server", *port, *args], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert phrase in proc.stderr and proc.stderr.startswith("error: "), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert (tmp_path / "notes.txt").read_text() == "just some text, not a database\n"
 
 
 def test_faults_from_the_command_line(env, tmp_path):

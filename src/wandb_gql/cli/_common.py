@@ -73,6 +73,7 @@ def _plain_placeholders(command: Any) -> None:
 def _plain_params(params: Any) -> None:
     try:
         from typer._coercion import RuntimeParam
+        from typer.models import OptionInfo
     except ImportError:  # pragma: no cover - a typer without per-parameter coercion
         return
 
@@ -82,7 +83,7 @@ def _plain_params(params: Any) -> None:
 
     for param in params:
         if getattr(param, "_runtime_param", 0) is None:
-            param._runtime_param = Plain(parameter_info=None, annotation=param.type_descriptor.annotation)
+            param._runtime_param = Plain(parameter_info=OptionInfo(), annotation=param.type_descriptor.annotation)
 
 
 def new_app(help: str, **kw: Any) -> typer.Typer:

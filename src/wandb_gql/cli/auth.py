@@ -63,7 +63,7 @@ def whoami(fmt: FormatOpt = None) -> None:
                 from ..export import write_vertical
 
                 terminal = stdout_is_terminal()
-                write_vertical(record, ["server", "user", "email", "entity", "teams", "admin", "key_from"], STDOUT,
+                write_vertical(record, ["server", "server_from", "user", "email", "entity", "teams", "admin", "key_from"], STDOUT,
                                terminal=terminal, width=terminal_width() if terminal else 80, color=use_color())
 
         run(work)

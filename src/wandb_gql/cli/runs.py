@@ -171,8 +171,11 @@ def list_runs(
 
             counting = asyncio.ensure_future(client.count_runs(path, filters=query)) if capped or bar else None
             if counting is not None:
-                counting.add_done_callback(lambda t: t.cancelled() or t.exception() or STATUS.set_total(
-                    t.result() if cap is None else min(cap, t.result())))
+                def counted(task: "asyncio.Future[int]") -> None:
+                    if not task.cancelled() and task.exception() is None:
+                        STATUS.set_total(task.result() if cap is None else min(cap, task.result()))
+
+                counting.add_done_callback(counted)
             STATUS.start("fetching runs", total=cap, bar=bar)
             writer = make_writer(out, shown.columns)
             try:
@@ -427,7 +430,7 @@ def update_runs(
                                   "add_tags": tuple(add_tags or ()), "remove_tags": tuple(remove_tags or ()),
                                   "config": _assignments(config, "--config"),
                                   "summary": _assignments(summary, "--summary")}
-        changes = {("display_name" if k == "name" else k): (list(v) if isinstance(v, tuple) else v)
+        changes: dict[str, Any] = {("display_name" if k == "name" else k): (list(v) if isinstance(v, tuple) else v)
                    for k, v in values.items() if v is not UNSET and v != ()}
         details = [f"set {key}: {changes[key]!r}" for key in ("display_name", "notes", "group", "job_type")
                    if key in changes]
@@ -436,8 +439,9 @@ def update_runs(
         if remove_tags:
             details.append("remove tags: " + ", ".join(remove_tags))
         for key in ("config", "summary"):
-            if key in changes:
-                details.append(f"merge {key}: " + ", ".join(f"{k}={dumps(v)}" for k, v in changes[key].items()))
+            merged: dict[str, Any] = changes.get(key) or {}
+            if merged:
+                details.append(f"merge {key}: " + ", ".join(f"{k}={dumps(v)}" for k, v in merged.items()))
         if not details:
             raise UsageError("nothing to update: give at least one of --name --notes --group --job-type "
                              "--add-tag --remove-tag --config --summary")
