@@ -236,6 +236,8 @@ async def test_outcomes_per_id():
         out = await c.update_runs("demo/vision", ["r0003", "nope"], notes="n", add_tags=["x"], remove_tags=["t"])
         assert [o.status for o in out] == ["updated", "not_found"]
         assert fake.of("UpsertBucket")[0]["input"] == {"id": "id-r0003", "notes": "n", "tags": ["x"]}
+        with pytest.raises(NotFoundError, match="did you mean demo/vision"):
+            await c.update_runs("demo/visoin", ["r0003", "r0002"], notes="n")
         with pytest.raises(UsageError, match="nothing to update"):
             await c.update_runs("demo/vision", ["r0003"])
         with pytest.raises(UsageError, match="every deleted run"):

@@ -181,7 +181,11 @@ class RunsMixin(ProjectsMixin):
         if not plain and not add_tags and not remove_tags and config is UNSET and summary is UNSET:
             raise UsageError("nothing to update: give at least one field to change")
 
+        live = await self._live(entity, project, ids)  # a missing project fails here, once
+
         async def one(run_id: str) -> Outcome:
+            if run_id not in live:
+                return Outcome(run_id=run_id, status="not_found")
             try:
                 run = await self.run(f"{entity}/{project}/{run_id}")
                 fields: dict[str, Any] = {"id": run.id, **plain}
