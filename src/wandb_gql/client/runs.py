@@ -27,8 +27,6 @@ _DERIVED = frozenset({"path", "url", "entity", "project"})
 _ID_BATCH = 500      # ids per `name $in [...]` lookup
 _RESTORE_BATCH = 100  # ids per undeleteRuns filter
 _MUTATION_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
-
-
 _EVERY_FIELD = frozenset(f.name for f in RUN_FIELDS)
 
 
@@ -43,7 +41,9 @@ def _field_flags(fields: Iterable[str] | None) -> dict[str, bool]:
     """ProjectRuns' include flags for the requested Run fields (None = all of them)."""
     if fields is None:
         return {}
-    wanted = set(fields) - _ALWAYS - _DERIVED
+    if isinstance(fields, str):
+        fields = [f for f in fields.split(",") if f]
+    wanted = {f.strip() for f in fields} - _ALWAYS - _DERIVED
     unknown = wanted - set(OPTIONAL_FIELDS)
     if unknown:
         raise UsageError(f"unknown run field(s) {sorted(unknown)}: choose from {', '.join(sorted(_ALWAYS))}, "
