@@ -205,6 +205,10 @@ class _WireTransport(AIOHTTPTransport):
             async with self.session.post(self.url, data=orjson.dumps(body), ssl=self.ssl) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
+        except aiohttp.ConnectionTimeoutError:
+            raise ConnectError(f"cannot reach {self.url}: no answer to the connection attempt",
+                               hint="check --base-url (WANDB_BASE_URL or wandb's settings file), the network "
+                                    "and that the server is running") from None
         except asyncio.TimeoutError:
             raise TransportError(f"request to {self.url} timed out after {self.session.timeout.total:g} s",
                                  hint="raise WANDB_HTTP_TIMEOUT or ask for less per page") from None
