@@ -331,6 +331,8 @@ class Status:
                 parts.append(f"{rate:,.0f}/s")
                 if self.total and self.total > self.done and rate > 0:
                     parts.append(f"ETA {_seconds((self.total - self.done) / rate)}")
+        elif self.label:
+            parts.append(_seconds(now - self.started))  # one long request: at least show it is alive
         if self.note and now < self.note_until:
             parts.append(f"({self.note})")
         line = "  ".join(p for p in parts if p)

@@ -8,7 +8,6 @@ module renders the plan and asks.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 
