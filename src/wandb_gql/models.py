@@ -17,8 +17,6 @@ import operator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
-import orjson
-
 from .errors import NotFetchedError
 
 
@@ -183,10 +181,18 @@ class Run:
         raise KeyError(column)
 
 
+_json_loads: Any = None  # orjson.loads, imported on first use: the CLI imports this module for --help
+
+
 def _loads(text: str | None) -> dict[str, Any]:
+    global _json_loads
     if not text:
         return {}
-    value = orjson.loads(text)
+    if _json_loads is None:
+        import orjson
+
+        _json_loads = orjson.loads
+    value = _json_loads(text)
     return value if value.__class__ is dict else {}
 
 
