@@ -48,6 +48,8 @@ def _parts(text: object, what: str, forms: str) -> tuple[list[str], bool]:
     if not isinstance(text, str) or not text.strip():
         raise UsageError(f"empty {what} path", hint=f"expected {forms}")
     text = text.strip()
+    if text.split("/", 1)[0] in _WANDB_HOSTS:
+        text = "https://" + text
     is_url = "://" in text
     if is_url:
         parsed = urlsplit(text)
@@ -57,11 +59,6 @@ def _parts(text: object, what: str, forms: str) -> tuple[list[str], bool]:
         parts = parsed.path.strip("/").split("/") if parsed.path.strip("/") else []
     else:
         parts = text.split("/")
-        if parts[0] in _WANDB_HOSTS:
-            is_url = True
-            parts = parts[1:]
-            while parts and parts[-1] == "":
-                parts.pop()
     if not parts or not all(parts):
         raise UsageError(f"cannot read {what} path {text!r}", hint=f"expected {forms}")
     return parts, is_url

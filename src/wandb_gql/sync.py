@@ -19,6 +19,7 @@ import threading
 from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Sequence, TypeVar
 
 from .client import MAX_PAGE, UNSET, Client
+from .client.runs import OutcomeHook
 from .models import Outcome, Project, Run, Viewer
 from .settings import Settings
 from .transport import GraphQLTransport, RetryHook
@@ -138,15 +139,18 @@ class SyncClient:
     def update_runs(self, path: str, ids: Iterable[str], *, name: Any = UNSET, notes: Any = UNSET,
                     group: Any = UNSET, job_type: Any = UNSET, add_tags: Sequence[str] = (),
                     remove_tags: Sequence[str] = (), config: Any = UNSET,
-                    summary: Any = UNSET) -> list[Outcome]:
+                    summary: Any = UNSET, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         return self._call(self._client.update_runs(path, ids, name=name, notes=notes, group=group,
                                                    job_type=job_type, add_tags=add_tags, remove_tags=remove_tags,
-                                                   config=config, summary=summary))
+                                                   config=config, summary=summary, on_outcome=on_outcome))
 
-    def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False) -> list[Outcome]:
-        return self._call(self._client.delete_runs(path, ids, delete_artifacts=delete_artifacts))
+    def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False,
+                    on_outcome: OutcomeHook | None = None) -> list[Outcome]:
+        return self._call(self._client.delete_runs(path, ids, delete_artifacts=delete_artifacts,
+                                                   on_outcome=on_outcome))
 
     def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
                      filters: dict[str, Any] | str | None = None, where: str | None = None,
-                     every: bool = False) -> list[Outcome]:
-        return self._call(self._client.restore_runs(path, ids, filters=filters, where=where, every=every))
+                     every: bool = False, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
+        return self._call(self._client.restore_runs(path, ids, filters=filters, where=where, every=every,
+                                                    on_outcome=on_outcome))

@@ -176,8 +176,13 @@ async def test_one_failed_delete_does_not_stop_the_others(fresh_server):
                            ' { bucket { id } } }', {"n": name})["upsertBucket"]["bucket"]["id"]
     proxy = Recorder(fresh_server.base_url)
     proxy.fail_when = lambda body: 400 if (body.get("variables") or {}).get("id") == ids["b"] else None
+    seen: list = []
     async with Client(proxy.base_url, fresh_server.api_key) as c:
-        out = await c.delete_runs("local/p", ["a", "b", "c"])
+        out = await c.delete_runs("local/p", ["a", "b", "c"], on_outcome=seen.append)
+        assert sorted(seen, key=lambda o: o.run_id) == out  # each outcome handed over as it happened
+        restored: list = []
+        back = await c.restore_runs("local/p", ["a", "nope"], on_outcome=restored.append)
+        assert restored == back and [o.status for o in back] == ["restored", "not_found"]
     assert [(o.run_id, o.status) for o in out] == [("a", "deleted"), ("b", "failed"), ("c", "deleted")]
     assert "injected by test proxy" in out[1].error
     assert proxy.ops().count("DeleteRun") == 3  # 400 is not retried

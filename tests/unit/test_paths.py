@@ -17,6 +17,7 @@ from wandb_gql import ProjectPath, RunPath, UsageError, parse_project_path, pars
     ("https://wandb.ai/demo/vision/workspace?nw=nwuserada", ("demo", "vision")),
     ("https://wandb.ai/demo/vision/table?nw=x#frag", ("demo", "vision")),
     ("wandb.ai/demo/vision", ("demo", "vision")),
+    ("wandb.ai/demo/vision/workspace?nw=abc", ("demo", "vision")),
     ("http://localhost:8080/demo/vision/overview", ("demo", "vision")),
 ])
 def test_project_forms(text, expected):
@@ -33,6 +34,7 @@ def test_project_forms(text, expected):
     ("https://wandb.ai/demo/vision/runs/abc123/overview", ("demo", "vision", "abc123")),
     ("https://wandb.ai/demo/vision/runs/abc123/workspace?nw=1", ("demo", "vision", "abc123")),
     ("https://wandb.example.com/demo/vision/runs/abc123/logs", ("demo", "vision", "abc123")),
+    ("wandb.ai/demo/vision/runs/abc123?nw=x", ("demo", "vision", "abc123")),
 ])
 def test_run_forms(text, expected):
     assert parse_run_path(text) == RunPath(*expected)

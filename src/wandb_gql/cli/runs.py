@@ -350,10 +350,12 @@ async def _apply(client: "Client", path: str, selection: "Selection", action: st
     count = "the matching deleted runs" if plan.run_ids is None else f"{len(plan.run_ids):,} run(s)"
     confirm(f"{action} {count} in {plan.path} on {plan.server}?", yes)
     verb = {"update": "updating", "delete": "deleting", "restore": "restoring"}[action]
-    STATUS.start(f"{verb} {count}", bar=False)
+    # By ids, each run's outcome advances the bar; by filter (restore) W&B answers all at once.
+    STATUS.start(f"{verb} {count}", total=len(plan.run_ids) if plan.run_ids is not None else None,
+                 bar=plan.run_ids is not None)
     ticker = _ticker()
     try:
-        outcomes = await act(plan)
+        outcomes = await act(plan, lambda _outcome: STATUS.advance())
     finally:
         ticker.cancel()
         STATUS.stop()
@@ -361,7 +363,7 @@ async def _apply(client: "Client", path: str, selection: "Selection", action: st
 
 
 def _ticker() -> Any:
-    """Redraws the status line while one long request is awaited (it has no per-run steps)."""
+    """Redraws the status line every 0.25 s, so it stays alive while a slow request is awaited."""
     import asyncio
 
     async def tick() -> None:
@@ -448,8 +450,8 @@ def update_runs(
         out = out_format(fmt)
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan") -> Any:
-                return await client.update_runs(plan.path, plan.run_ids or (), **values)
+            async def act(plan: "Plan", on_outcome: Any) -> Any:
+                return await client.update_runs(plan.path, plan.run_ids or (), **values, on_outcome=on_outcome)
 
             return await _apply(client, path, selection, "update", out, yes=yes, dry_run=dry_run,
                                 details=details, changes=changes, act=act)
@@ -482,8 +484,9 @@ def delete_runs(
             details.append("and delete their artifacts PERMANENTLY (restoring the runs will not bring them back)")
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan") -> Any:
-                return await client.delete_runs(plan.path, plan.run_ids or (), delete_artifacts=delete_artifacts)
+            async def act(plan: "Plan", on_outcome: Any) -> Any:
+                return await client.delete_runs(plan.path, plan.run_ids or (), delete_artifacts=delete_artifacts,
+                                                on_outcome=on_outcome)
 
             return await _apply(client, path, selection, "delete", out, yes=yes, dry_run=dry_run, details=details,
                                 changes={"delete_artifacts": delete_artifacts}, act=act)
@@ -511,9 +514,9 @@ def restore_runs(
         out = out_format(fmt)
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan") -> Any:
+            async def act(plan: "Plan", on_outcome: Any) -> Any:
                 if plan.run_ids is not None:
-                    return await client.restore_runs(plan.path, plan.run_ids)
+                    return await client.restore_runs(plan.path, plan.run_ids, on_outcome=on_outcome)
                 return await client.restore_runs(plan.path, filters=plan.selection.filters,
                                                   every=plan.selection.every)
 

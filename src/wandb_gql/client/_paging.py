@@ -3,7 +3,8 @@ hasNextPage }`), used by every listing.
 
 - Pipelined: the next page is requested before the current one is handed out, and the loop is
   given a turn every few nodes, so the server works on page n+1 while the caller reads page n.
-- Nodes are deduplicated by id (a server paging over ties may repeat one at a page boundary).
+- Nodes are deduplicated by id against the previous page (a server paging over ties may repeat
+  one at a page boundary); only two pages of ids are kept, so a listing's memory stays flat.
 - A cursor that did not move, or a page of nothing new, is refused with PaginationError: asking
   for the same page again would loop forever.
 - `limit` bounds what is handed out, and the last request asks only for what is still needed.
@@ -53,12 +54,14 @@ async def paginate(fetch: Fetch, connection: Connection, *, per_page: int, limit
             pending = None
             edges = page["edges"]
             fresh = []
+            current: set[Any] = set()
             for edge in edges:
                 node = edge["node"]
                 key = node["id"]
-                if key not in seen:
-                    seen.add(key)
+                if key not in seen and key not in current:
+                    current.add(key)
                     fresh.append(node)
+            seen = current
             if limit is not None:
                 fresh = fresh[:limit - handed]
             handed += len(fresh)

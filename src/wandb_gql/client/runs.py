@@ -7,7 +7,7 @@ on those, and every id ends with its own Outcome, so one failure never hides the
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 import orjson
 
@@ -168,9 +168,10 @@ class RunsMixin(ProjectsMixin):
     async def update_runs(self, path: str, ids: Iterable[str], *, name: Any = UNSET, notes: Any = UNSET,
                           group: Any = UNSET, job_type: Any = UNSET, add_tags: Sequence[str] = (),
                           remove_tags: Sequence[str] = (), config: Any = UNSET,
-                          summary: Any = UNSET) -> list[Outcome]:
+                          summary: Any = UNSET, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         """Change only the given fields of each run (UNSET: leave alone). config/summary are
-        merged into what is there; one Outcome per id (updated | not_found | failed)."""
+        merged into what is there; one Outcome per id (updated | not_found | failed), each also
+        handed to `on_outcome` as soon as it is known."""
         entity, project = await self.project_path(path)
         ids = list(dict.fromkeys(ids))
         for label, value in (("config", config), ("summary", summary)):
@@ -183,6 +184,7 @@ class RunsMixin(ProjectsMixin):
 
         live = await self._live(entity, project, ids)  # a missing project fails here, once
 
+        @_reported(on_outcome)
         async def one(run_id: str) -> Outcome:
             if run_id not in live:
                 return Outcome(run_id=run_id, status="not_found")
@@ -207,13 +209,16 @@ class RunsMixin(ProjectsMixin):
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
-    async def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False) -> list[Outcome]:
+    async def delete_runs(self, path: str, ids: Iterable[str], *, delete_artifacts: bool = False,
+                          on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         """Soft-delete the given runs (restorable within the server's retention period); one
-        Outcome per id (deleted | not_found | failed)."""
+        Outcome per id (deleted | not_found | failed), each also handed to `on_outcome` as soon
+        as it is known."""
         entity, project = await self.project_path(path)
         ids = list(dict.fromkeys(ids))
         live = await self._live(entity, project, ids)
 
+        @_reported(on_outcome)
         async def one(run_id: str) -> Outcome:
             storage_id = live.get(run_id)
             if storage_id is None:
@@ -228,8 +233,9 @@ class RunsMixin(ProjectsMixin):
 
     async def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
                            filters: dict[str, Any] | str | None = None, where: str | None = None,
-                           every: bool = False) -> list[Outcome]:
-        """Undelete runs with W&B's undeleteRuns (it restores by filter only).
+                           every: bool = False, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
+        """Undelete runs with W&B's undeleteRuns (it restores by filter only). Each Outcome is
+        also handed to `on_outcome`.
 
         By ids (the safe way: the ids of a delete's outcomes or its ledger): the filter is pinned
         to those ids, batched, and each id ends restored, unchanged (was not deleted), not_found
@@ -238,7 +244,11 @@ class RunsMixin(ProjectsMixin):
         reported restored. An empty filter restores every deleted run, so it needs every=True."""
         entity, project = await self.project_path(path)
         if ids is None:
-            return await self._restore_matching(entity, project, resolve_filters(filters, where), every)
+            outcomes = await self._restore_matching(entity, project, resolve_filters(filters, where), every)
+            for outcome in outcomes:
+                if on_outcome is not None:
+                    on_outcome(outcome)
+            return outcomes
         if filters is not None or where is not None:
             raise UsageError("restore either ids or a filter, not both")
         ids = list(dict.fromkeys(ids))
@@ -264,6 +274,8 @@ class RunsMixin(ProjectsMixin):
                 outcomes.append(Outcome(run_id=run_id, status="failed", error=failed[run_id]))
             else:
                 outcomes.append(Outcome(run_id=run_id, status="not_found"))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
         return outcomes
 
     async def _restore_matching(self, entity: str, project: str, query: dict[str, Any],
@@ -280,6 +292,26 @@ class RunsMixin(ProjectsMixin):
     async def _undelete(self, entity: str, project: str, query: dict[str, Any]) -> None:
         await self._execute("UndeleteRuns", {"entity": entity, "project": project, "filters": _json(query)},
                             IDEMPOTENT)
+
+
+OutcomeHook = Callable[[Outcome], object]
+"""on_outcome(outcome): called once per run as soon as its outcome is known (progress, ledgers)."""
+
+
+def _reported(hook: OutcomeHook | None) -> Callable[[Callable[[str], Awaitable[Outcome]]],
+                                                   Callable[[str], Awaitable[Outcome]]]:
+    def wrap(one: Callable[[str], Awaitable[Outcome]]) -> Callable[[str], Awaitable[Outcome]]:
+        if hook is None:
+            return one
+
+        async def reported(run_id: str) -> Outcome:
+            outcome = await one(run_id)
+            hook(outcome)
+            return outcome
+
+        return reported
+
+    return wrap
 
 
 class _ProjectMissing(Exception):
