@@ -19,7 +19,7 @@ import threading
 from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Sequence, TypeVar
 
 from .client import MAX_PAGE, UNSET, Client
-from .client.runs import OutcomeHook
+from .client.runs import Filters, OutcomeHook
 from .models import Outcome, Project, Run, Viewer
 from .settings import Settings
 from .transport import GraphQLTransport, RetryHook
@@ -116,7 +116,7 @@ class SyncClient:
     def projects(self, entity: str | None = None) -> Iterator[Project]:
         return self._iterate(self._client.projects(entity))
 
-    def runs(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+    def runs(self, path: str, filters: Filters = None, where: str | None = None,
              order: str = "+created_at", config_keys: Sequence[str] | str | bool | None = None,
              summary_keys: Sequence[str] | str | bool | None = None,
              fields: Iterable[str] | None = None, per_page: int = MAX_PAGE,
@@ -124,12 +124,12 @@ class SyncClient:
         return self._iterate(self._client.runs(path, filters, where, order, config_keys, summary_keys, fields,
                                                per_page, limit))
 
-    def run_ids(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+    def run_ids(self, path: str, filters: Filters = None, where: str | None = None,
                 order: str = "+created_at", per_page: int = MAX_PAGE,
                 limit: int | None = None) -> Iterator[str]:
         return self._iterate(self._client.run_ids(path, filters, where, order, per_page, limit))
 
-    def count_runs(self, path: str, filters: dict[str, Any] | str | None = None,
+    def count_runs(self, path: str, filters: Filters = None,
                    where: str | None = None) -> int:
         return self._call(self._client.count_runs(path, filters, where))
 
@@ -150,7 +150,7 @@ class SyncClient:
                                                    on_outcome=on_outcome))
 
     def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
-                     filters: dict[str, Any] | str | None = None, where: str | None = None,
+                     filters: Filters = None, where: str | None = None,
                      every: bool = False, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         return self._call(self._client.restore_runs(path, ids, filters=filters, where=where, every=every,
                                                     on_outcome=on_outcome))

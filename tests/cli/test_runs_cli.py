@@ -189,6 +189,15 @@ def test_explain(wbgql, server):
     raw = wbgql.remote(server, "runs", "explain", "demo/vision", "--filters", '{"summary.loss": {"$lt": 1}}')
     assert "summary keys are filtered as 'summary_metrics.loss'" in raw.stdout, raw
     assert raw.exit_code == 1 and "invalid filters" in raw.stderr and "Traceback" not in raw.stderr, raw
+
+    # --destructive: says whether a delete would refuse the filter as matching every run
+    every = json.loads(wbgql.remote(server, "-f", "json", "runs", "explain", "demo/vision", "--destructive",
+                                    "--where", "state != finshed").stdout)
+    assert [w["code"] for w in every["warnings"]] == ["unknown-state", "matches-every-run"]
+    assert every["run_count"] == 1200
+    narrow = json.loads(wbgql.remote(server, "-f", "json", "runs", "explain", "demo/vision", "--destructive",
+                                     "--where", where).stdout)
+    assert "matches-every-run" not in {w["code"] for w in narrow["warnings"]}
     raw = wbgql.remote(server, "-f", "json", "runs", "explain", "demo/vision", "--filters", '{"summary.loss": 1}')
     assert raw.exit_code == 1 and "warning: 'summary.loss' matches nothing" in raw.stderr, raw
 

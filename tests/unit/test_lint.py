@@ -71,7 +71,6 @@ LINT: list[tuple[dict, list[Lint]]] = [
 def test_lint(filters: dict, warnings: list[Lint]) -> None:
     assert lint(filters) == warnings
     assert matches_every_run(filters) is None  # none of these matches every run
-    assert lint(filters, destructive=True) == warnings
 
 
 CLEAN = [
@@ -96,7 +95,6 @@ CLEAN = [
 def test_lint_clean(filters: dict | Compiled) -> None:
     assert lint(filters) == []
     assert matches_every_run(filters) is None
-    assert lint(filters, destructive=True) == []
 
 
 def test_every_code_is_stable_and_lint_is_a_frozen_value() -> None:
@@ -147,9 +145,6 @@ def test_unknown_state_excluded_is_not_called_matching_nothing() -> None:
 
 # --------------------------------------------------------------------------- matches_every_run
 
-EVERY_RUN = "this filter matches every run ({}): narrow it before a destructive command, or " \
-            "pass --all if every run is what you mean"
-
 
 @pytest.mark.parametrize(("filters", "reason"), [
     ({}, "it is empty"),
@@ -169,9 +164,6 @@ EVERY_RUN = "this filter matches every run ({}): narrow it before a destructive 
 def test_matches_every_run(filters: dict | Compiled, reason: str) -> None:
     assert matches_every_run(filters) == reason
     assert "matches-every-run" not in {w.code for w in lint(filters)}  # not a lint: callers ask matches_every_run
-    # the transitional path the CLI uses until it calls matches_every_run itself
-    query = filters.filters if isinstance(filters, Compiled) else filters
-    assert lint(query, destructive=True) == [*lint(query), Lint("matches-every-run", EVERY_RUN.format(reason))]
 
 
 @pytest.mark.parametrize("filters", [
@@ -188,8 +180,6 @@ def test_matches_every_run(filters: dict | Compiled, reason: str) -> None:
 ])
 def test_narrow_filters_do_not_match_every_run(filters: dict | Compiled) -> None:
     assert matches_every_run(filters) is None
-    query = filters.filters if isinstance(filters, Compiled) else filters
-    assert lint(query, destructive=True) == lint(query)
 
 
 # --------------------------------------------------------------------------- dotted keys
@@ -209,6 +199,3 @@ def test_dotted_keys_come_from_the_compiled_result() -> None:
     # lint reads what compilation recorded; it does not parse the expression again
     assert lint(Compiled(filters={}, keys=(), expression="not parsed", dotted_keys=("x.y",))) == \
         [Lint("dotted-key", DOTTED.format("x.y"))]
-    # transitional: raw JSON plus the --where text, as the CLI calls it today
-    assert lint(compiled.filters, expression=expr) == expected
-    assert lint(compiled.filters, expression="state = (") == []

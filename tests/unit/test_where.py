@@ -294,10 +294,13 @@ def test_fields_come_from_the_run_declaration() -> None:
 
 
 def test_resolve_filters() -> None:
-    assert resolve_filters() == {}
-    assert resolve_filters(where="state = finished") == {"state": "finished"}
-    assert resolve_filters(filters='{"state": "failed"}') == {"state": "failed"}
-    assert resolve_filters(filters={"state": "failed"}) == {"state": "failed"}
+    assert resolve_filters() == Compiled(filters={}, keys=(), expression=None)
+    compiled = resolve_filters(where="state = finished")
+    assert compiled.filters == {"state": "finished"} and compiled.keys == ("state",)
+    assert resolve_filters(filters=compiled) is compiled  # compiled once, passed along as it is
+    assert resolve_filters(filters='{"state": "failed"}').filters == {"state": "failed"}
+    raw = resolve_filters(filters={"state": "failed"})
+    assert raw.filters == {"state": "failed"} and raw.expression is None
     with pytest.raises(UsageError, match="not both"):
         resolve_filters('{"state": "failed"}', "state = finished")
     with pytest.raises(FilterError):

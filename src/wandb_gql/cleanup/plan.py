@@ -55,7 +55,8 @@ class Selection:
         if filters is None and where is None and not every:
             raise UsageError(f"refusing to {action} without --id, --ids-from, --where or --filters",
                              hint="pass --all if every run of the project is what you mean")
-        query = resolve_filters(filters, where)
+        compiled = resolve_filters(filters, where)
+        query = compiled.filters
         if not query:
             if not every:
                 raise UsageError(f"refusing to {action} by an empty filter: it matches every run",
@@ -66,7 +67,7 @@ class Selection:
             if reason:
                 raise UsageError(f"refusing to {action} by a filter that matches every run ({reason})",
                                  hint="narrow the filter, or pass --all if every run is what you mean")
-        warnings = tuple(w.message for w in lint(query, expression=where))
+        warnings = tuple(w.message for w in lint(compiled))
         return cls("filter", filters=query, expression=where, every=every, warnings=warnings)
 
     def describe(self) -> str:

@@ -37,10 +37,10 @@ def compile_filter(filters: Optional[str], where: Optional[str]) -> dict[str, An
     """Compile/check the filter before anything is sent; its lint warnings go to stderr."""
     from ..filters import lint, resolve_filters
 
-    query = resolve_filters(filters, where)
-    for warning in lint(query, expression=where):
+    compiled = resolve_filters(filters, where)
+    for warning in lint(compiled):
         warn(warning.message)
-    return query
+    return compiled.filters
 
 
 @dataclass
@@ -256,11 +256,16 @@ def explain(
     fmt: FormatOpt = None,
 ) -> None:
     """Show the filter JSON that will be sent, its lint warnings (W&B traps), and how many runs match."""
-    from ..filters import lint, resolve_filters
+    from ..filters import Lint, lint, matches_every_run, resolve_filters
 
     with errors():
-        query = resolve_filters(filters, where)
-        warnings = lint(query, destructive=destructive, expression=where)
+        compiled = resolve_filters(filters, where)
+        query = compiled.filters
+        warnings = lint(compiled)
+        reason = matches_every_run(query) if destructive else None
+        if reason:
+            warnings.append(Lint("matches-every-run", f"this filter matches every run ({reason}): a delete "
+                                 "would refuse it without --all"))
         out = out_format(fmt)
 
         async def work(client: "Client") -> None:

@@ -12,12 +12,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, S
 import orjson
 
 from ..errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError
-from ..filters import compile_order, resolve_filters
+from ..filters import Compiled, compile_order, resolve_filters
 from ..models import RUN_FIELDS, Outcome, Run
 from ..transport import IDEMPOTENT
 from ._base import MAX_PAGE, UNSET
 from ._paging import paginate
 from .projects import ProjectsMixin
+
+Filters = dict[str, Any] | str | Compiled | None
+"""W&B filter JSON (a dict or its text), or a compiled --where (`compile_where`)."""
 
 # Run fields a listing may leave out (ProjectRuns' $with<Wire> flags); id and name always come.
 OPTIONAL_FIELDS = {f.name: f.flag for f in RUN_FIELDS if f.optional}
@@ -68,7 +71,7 @@ def _json(query: Mapping[str, Any]) -> str:
 
 class RunsMixin(ProjectsMixin):
     # -- reading -----------------------------------------------------------------------------
-    async def runs(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+    async def runs(self, path: str, filters: Filters = None, where: str | None = None,
                    order: str = "+created_at", config_keys: Sequence[str] | str | bool | None = None,
                    summary_keys: Sequence[str] | str | bool | None = None,
                    fields: Iterable[str] | None = None, per_page: int = MAX_PAGE,
@@ -78,7 +81,7 @@ class RunsMixin(ProjectsMixin):
         summary keys by `config_keys`/`summary_keys` (None: none, True: all), the other fields by
         `fields` (Run field names: state, tags, sweep, user, ...; None: all). `order` takes the
         same names (`-summary.val/acc`, `created_at`)."""
-        query = resolve_filters(filters, where)
+        query = resolve_filters(filters, where).filters
         flags = _field_flags(fields)
         _check_paging(per_page, limit)
         wire_order = compile_order(order)
@@ -98,11 +101,11 @@ class RunsMixin(ProjectsMixin):
                 yield from_node(node, entity, project, base_url, config_keys=config_t, summary_keys=summary_t,
                                 fetched=fetched)
 
-    async def run_ids(self, path: str, filters: dict[str, Any] | str | None = None, where: str | None = None,
+    async def run_ids(self, path: str, filters: Filters = None, where: str | None = None,
                       order: str = "+created_at", per_page: int = MAX_PAGE,
                       limit: int | None = None) -> AsyncIterator[str]:
         """The run ids (names) matching the filter, asking the server for nothing else."""
-        query = resolve_filters(filters, where)
+        query = resolve_filters(filters, where).filters
         _check_paging(per_page, limit)
         entity, project = await self.project_path(path)
         variables = {"entity": entity, "project": project, "filters": _json(query), "order": compile_order(order)}
@@ -129,9 +132,9 @@ class RunsMixin(ProjectsMixin):
 
         return pages()
 
-    async def count_runs(self, path: str, filters: dict[str, Any] | str | None = None,
+    async def count_runs(self, path: str, filters: Filters = None,
                          where: str | None = None) -> int:
-        query = resolve_filters(filters, where)
+        query = resolve_filters(filters, where).filters
         entity, project = await self.project_path(path)
         data = await self._execute("ProjectRunCount", {"entity": entity, "project": project, "filters": _json(query)})
         if data.get("project") is None:
@@ -232,7 +235,7 @@ class RunsMixin(ProjectsMixin):
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
     async def restore_runs(self, path: str, ids: Iterable[str] | None = None, *,
-                           filters: dict[str, Any] | str | None = None, where: str | None = None,
+                           filters: Filters = None, where: str | None = None,
                            every: bool = False, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         """Undelete runs with W&B's undeleteRuns (it restores by filter only). Each Outcome is
         also handed to `on_outcome`.
@@ -244,7 +247,7 @@ class RunsMixin(ProjectsMixin):
         reported restored. An empty filter restores every deleted run, so it needs every=True."""
         entity, project = await self.project_path(path)
         if ids is None:
-            outcomes = await self._restore_matching(entity, project, resolve_filters(filters, where), every)
+            outcomes = await self._restore_matching(entity, project, resolve_filters(filters, where).filters, every)
             for outcome in outcomes:
                 if on_outcome is not None:
                     on_outcome(outcome)

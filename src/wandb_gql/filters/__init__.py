@@ -19,14 +19,15 @@ __all__ = ["FIELDS", "RUN_STATES", "Compiled", "Lint", "compile_order", "compile
            "matches_every_run", "resolve_filters", "validate_filters"]
 
 
-def resolve_filters(filters: dict[str, Any] | str | None = None, where: str | None = None) -> dict[str, Any]:
-    """The filter JSON to send: compiled from `where`, or checked raw `filters`, or {}."""
+def resolve_filters(filters: dict[str, Any] | str | Compiled | None = None, where: str | None = None) -> Compiled:
+    """What to send (`.filters`): compiled from `where`, or checked raw `filters` (no keys, no
+    expression), or {}; lint reads the same result. An already compiled filter passes through."""
     from ..errors import UsageError
 
     if filters is not None and where is not None:
         raise UsageError("give either filters (JSON, --filters) or where (an expression, --where), not both")
+    if isinstance(filters, Compiled):
+        return filters
     if where is not None:
-        return compile_where(where).filters
-    if filters is not None:
-        return validate_filters(filters)
-    return {}
+        return compile_where(where)
+    return Compiled(filters=validate_filters(filters) if filters is not None else {}, keys=(), expression=None)

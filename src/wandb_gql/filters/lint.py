@@ -23,7 +23,7 @@ from typing import Any
 
 from ..models import RUN_FIELDS
 from .validate import LOGICAL, dumps
-from .where import _FLOAT, Compiled, compile_where
+from .where import _FLOAT, Compiled
 
 __all__ = ["RUN_STATES", "Lint", "lint", "matches_every_run"]
 
@@ -36,7 +36,6 @@ _TIME_KEYS = frozenset(k for f in RUN_FIELDS if f.kind == "time" and f.filter is
                        for k in (f.name, f.filter))
 # Fields every run has, so `<field> exists` matches every run.
 _ALWAYS_SET = ("name", "state")
-MATCHES_EVERY_RUN = "matches-every-run"
 
 
 @dataclass(frozen=True)
@@ -48,44 +47,24 @@ class Lint:
         return self.message
 
 
-def lint(filters: dict[str, Any] | Compiled, *, destructive: bool = False,
-         expression: str | None = None) -> list[Lint]:
+def lint(filters: dict[str, Any] | Compiled) -> list[Lint]:
     """Warnings for known W&B traps in a filter (a ``Compiled`` or raw filter JSON), deduplicated.
 
     A ``Compiled`` also yields ``dotted-key`` warnings (backticked keys holding a dot), which the
-    JSON alone cannot show.
-
-    Transitional, for the CLI until it calls ``matches_every_run``: ``expression=`` (the
-    ``--where`` text, compiled again only to find dotted keys) and ``destructive=True`` (adds a
-    ``matches-every-run`` warning when ``matches_every_run`` finds a reason).
+    JSON alone cannot show. Whether a filter matches every run is not a lint: callers that
+    guard destructive work ask ``matches_every_run``.
     """
     if isinstance(filters, Compiled):
         query, dotted = filters.filters, filters.dotted_keys
     else:
-        query, dotted = filters, _dotted_from(expression)
+        query, dotted = filters, ()
     out: list[Lint] = []
     _lint_node(query, out)
     for key in dotted:
         out.append(Lint("dotted-key", f"key '{key}' holds a dot inside backticks, but W&B reads every "
                         "dot as nesting and cannot address that key: rename the key when logging, or "
                         "filter on it client side"))
-    if destructive:
-        reason = matches_every_run(query)
-        if reason:
-            out.append(Lint(MATCHES_EVERY_RUN, f"this filter matches every run ({reason}): narrow it "
-                            "before a destructive command, or pass --all if every run is what you mean"))
     return list(dict.fromkeys(out))
-
-
-def _dotted_from(expression: str | None) -> tuple[str, ...]:
-    from ..errors import FilterError
-
-    if expression is None:
-        return ()
-    try:
-        return compile_where(expression).dotted_keys
-    except FilterError:
-        return ()
 
 
 def _lint_node(node: Any, out: list[Lint]) -> None:

@@ -85,7 +85,7 @@ class Compiled:
 
     filters: dict[str, Any] = field(hash=False)
     keys: tuple[str, ...]
-    expression: str
+    expression: str | None  # None: raw --filters JSON
     dotted_keys: tuple[str, ...] = ()
 
 
