@@ -3,7 +3,8 @@
     cd /work/main && /work/venv/bin/python bench/run_all.py [--db PATH] [--repeat 5] [--json OUT]
 
 Order: data set (made once, reused), P6 (no server needed), then one `wbgql server` subprocess for
-P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits).
+P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits),
+then P7 (its own servers over 10k and 100k runs; `--no-p7` skips it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import p1_list_runs  # noqa: E402
 import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
+import p7_table_memory  # noqa: E402
 from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
 
 
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--help-repeat", type=int, default=10, help="P6 runs (default 10)")
     parser.add_argument("--lazy-budget", type=float, default=300.0,
                         help="P1 (b) runs in full if projected under this many seconds")
+    parser.add_argument("--no-p7", action="store_true", help="skip P7 (memory over 100k runs, ~2 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -48,6 +51,7 @@ def main() -> None:
     with server_process(db) as (base_url, api_key):
         p4 = p4_raw_baseline.bench(base_url, api_key, repeat=args.repeat)
         p1 = p1_list_runs.bench(base_url, api_key, lazy_budget=args.lazy_budget, client_repeat=args.repeat)
+    p7 = {} if args.no_p7 else p7_table_memory.bench([10_000, 100_000])
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -66,9 +70,16 @@ def main() -> None:
         ("P4 raw aiohttp+orjson, pipelined", f"{p4['raw_pipe_s']:.3f} s", f"{p4['ratio_pipe']:.2f}x",
          f"<= 1.2x {ok(p4['ratio'] <= 1.2)} (vs faster raw)"),
         ("P6 wbgql --help (median)", f"{p6['help_s']:.3f} s", "", f"<= 0.25 s {ok(p6['help_s'] <= 0.25)}"),
+        ("P6 wbgql runs list --help (median)", f"{p6['runs_list_help_s']:.3f} s", "",
+         f"<= 0.3 s {ok(p6['runs_list_help_s'] <= 0.3)}"),
         ("P6 wbgql --help, PYTHONDONTWRITEBYTECODE=1", f"{p6['help_nopyc_s']:.3f} s", "", ""),
         ("P6 python -c pass (floor)", f"{p6['python_s']:.3f} s", "", ""),
     ]
+    for case, peaks in p7.items():
+        small, large = peaks.get(10_000), peaks.get(100_000)
+        if small and large:
+            rows.append((f"P7 peak RSS, {case}", f"{large:.1f} MB", f"{large / small:.2f}x of 10k",
+                         f"100k vs {small:.1f} MB at 10k"))
     widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
     print()
     for row in [("benchmark", "time", "ratio", "target / notes"), tuple("-" * w for w in widths), *rows]:
@@ -76,7 +87,7 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
     if args.json:
         p4.pop("times", None)
-        args.json.write_text(json.dumps({"p1": p1, "p4": p4, "p6": p6}, indent=2))
+        args.json.write_text(json.dumps({"p1": p1, "p4": p4, "p6": p6, "p7": p7}, indent=2))
 
 
 if __name__ == "__main__":
