@@ -93,7 +93,13 @@ def bench(sizes: list[int]) -> dict[str, dict[int, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="run counts, comma-separated")
-    bench([int(x) for x in parser.parse_args().sizes.split(",")])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    figures = bench([int(x) for x in args.sizes.split(",")])
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(figures))
 
 
 if __name__ == "__main__":
