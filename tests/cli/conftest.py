@@ -93,3 +93,38 @@ def parse_jsonl(text: str) -> list[Any]:
     import json
 
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class Terminal:
+    """A pseudo-terminal for a child process: give it `fd` as stdout/stderr; after the `with`
+    block, `text` is everything the terminal showed."""
+
+    def __init__(self) -> None:
+        import pty
+        import threading
+
+        self.master, self.fd = pty.openpty()
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self.text = ""
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self._chunks.append(data)
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self.fd)
+        self._reader.join(5)
+        os.close(self.master)
+        self.text = b"".join(self._chunks).decode(errors="replace")
+

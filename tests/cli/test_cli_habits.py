@@ -9,11 +9,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from .conftest import parse_jsonl, requests_seen, run_process
+from .conftest import Terminal, parse_jsonl, requests_seen, run_process
 
 WBGQL = [sys.executable, "-m", "wandb_gql.cli"]
 
@@ -307,29 +306,10 @@ def test_a_bad_format_says_which_values_are_allowed(wbgql, server):
 
 def _on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
     """Run wbgql with stdout and stderr on a pseudo-terminal; (exit status, what the terminal got)."""
-    import pty
-
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    proc = subprocess.run([*WBGQL, *args], env={**os.environ, "TERM": "xterm", "COLUMNS": "100", **env},
-                          stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, timeout=timeout)
-    os.close(slave)
-    reader.join(5)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
+    with Terminal() as terminal:
+        proc = subprocess.run([*WBGQL, *args], env={**os.environ, "TERM": "xterm", "COLUMNS": "100", **env},
+                              stdin=subprocess.DEVNULL, stdout=terminal.fd, stderr=terminal.fd, timeout=timeout)
+    return proc.returncode, terminal.text
 
 
 def test_a_terminal_table_is_newest_first_limited_and_says_so(server):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from .conftest import parse_jsonl, requests_seen, run_process
+from .conftest import Terminal, parse_jsonl, requests_seen, run_process
 
 HEAVY = ("aiohttp", "gql", "pydantic", "graphql", "orjson", "rich")
 
@@ -613,46 +613,23 @@ def test_jsonl_streams_as_pages_arrive(mutable_server):
 
 
 def test_progress_on_a_terminal_stderr_keeps_stdout_data_only(mutable_server, tmp_path):
-    import pty
-    import threading
-
     from tests.conftest import Caller
 
     server = mutable_server
     caller = Caller(server)
     caller.faults({"latency": 0.25})  # 12 pages: about 3 s, so the bar (shown after ~1 s) appears
-
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
     env = {**os.environ, "WANDB_BASE_URL": server.base_url, "WANDB_API_KEY": server.api_key, "TERM": "xterm"}
     try:
-        with open(tmp_path / "out.csv", "w") as stdout:
+        with Terminal() as terminal, open(tmp_path / "out.csv", "w") as stdout:
             proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "-f", "csv", "runs", "list", "demo/vision",
-                                   "--per-page", "100"], env=env, stdout=stdout, stderr=slave, timeout=120)
+                                   "--per-page", "100"], env=env, stdout=stdout, stderr=terminal.fd, timeout=120)
     finally:
         caller.faults({})
-    os.close(slave)
-    reader.join(5)
-    os.close(master)
     assert proc.returncode == 0
     rows = list(csv.DictReader(open(tmp_path / "out.csv")))
     assert len(rows) == 1200  # every row in the file, none diverted to the terminal
-    terminal = b"".join(chunks).decode(errors="replace")
-    assert "fetching runs" in terminal and "vi000000" not in terminal
-    assert re.search(r"\d[\d,]*/1,200", terminal), terminal  # done/total, the total from a count
+    assert "fetching runs" in terminal.text and "vi000000" not in terminal.text
+    assert re.search(r"\d[\d,]*/1,200", terminal.text), terminal.text  # done/total, the total from a count
 
 
 def test_restore_by_filter_reports_what_came_back(wbgql, mutable_server):
