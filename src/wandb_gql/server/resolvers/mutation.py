@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from typing import Any, Callable
 
-from ..store import BadInput
+from ..._time import now
+from ..store import BadInput, storage_id
 from ._context import Context, ctx
 from .file import file_node
 from .run import run_id
@@ -62,6 +64,35 @@ def modify_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     return {"clientMutationId": input.get("clientMutationId"), "runs": changed, "runsSQL": []}
 
 
+def move_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    """W&B's moveRuns. W&B answers with a Task it runs later; here the move is done when the
+    answer comes, so the task is already FINISHED, or FAILED when some runs stayed because the
+    destination holds their ids (its name says which). The destination project is created if
+    missing, in an entity that must exist, as upsertBucket creates projects on first use."""
+    context = ctx(info)
+    store = context.store
+    source = store.require_project(input["sourceEntityName"], input["sourceProjectName"])
+    entity, name = input["destinationEntityName"], input["destinationProjectName"]
+    if not entity or not name:
+        raise BadInput("destinationEntityName and destinationProjectName are required")
+    if not store.entity_exists(entity):
+        raise BadInput(f"destination entity {entity!r} not found")
+    if (entity, name) == (source["entity_name"], source["name"]):
+        raise BadInput(f"moveRuns: the destination is the source project {entity}/{name}")
+    dest = store.ensure_project(entity, name, context.viewer.id)
+    moved, kept = store.move_runs(source["id"], dest["id"], input["filters"])
+    summary = f"moved {len(moved)} run(s) to {entity}/{name}"
+    if kept:
+        shown = ", ".join(kept[:20]) + (f" and {len(kept) - 20} more" if len(kept) > 20 else "")
+        summary += f"; {len(kept)} not moved, their ids exist in the destination already: {shown}"
+    total = len(moved) + len(kept)
+    stamp = now()
+    task = {"id": storage_id("Task", secrets.token_hex(8)), "name": summary, "type": "moveRuns",
+            "state": "FAILED" if kept else "FINISHED", "progress": 100 * len(moved) // total if total else 100,
+            "createdAt": stamp, "updatedAt": stamp}
+    return {"clientMutationId": input.get("clientMutationId"), "task": task}
+
+
 def create_run_files(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
     store = context.store
@@ -91,6 +122,7 @@ MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "deleteRuns": delete_runs,
     "undeleteRuns": undelete_runs,
     "modifyRuns": modify_runs,
+    "moveRuns": move_runs,
     "createRunFiles": create_run_files,
     "markRunFilesUploaded": mark_run_files_uploaded,
 }

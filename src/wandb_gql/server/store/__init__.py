@@ -122,6 +122,9 @@ class Store:
     def undelete_runs(self, project_id: int, filters_json: Any) -> int:
         return runs.undelete_matching(self.conn, project_id, filters_json)
 
+    def move_runs(self, source_id: int, dest_id: int, filters_json: Any) -> tuple[list[str], list[str]]:
+        return runs.move_matching(self.conn, source_id, dest_id, filters_json)
+
     def purge(self, retention: timedelta) -> int:
         """Hard-delete runs (with their history, logs and files) deleted longer ago than retention."""
         return runs.purge(self.conn, ago(retention))

@@ -175,6 +175,23 @@ def undelete_matching(conn: sqlite3.Connection, project_id: int, filters_json: A
         f" AND r.deleted_at IS NOT NULL AND ({where}))", (project_id, *params)).rowcount
 
 
+def move_matching(conn: sqlite3.Connection, source_id: int, dest_id: int,
+                  filters_json: Any) -> tuple[list[str], list[str]]:
+    """W&B's moveRuns: live runs matching the filter go to another project under the same run
+    ids; a run whose id the destination already holds (live or deleted: ids are never reused)
+    stays where it is. Returns (moved, kept) run names."""
+    where, params = _where(filters_json)
+    matched = (f"SELECT r.id, r.name FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL"
+               f" AND ({where})")
+    rows = conn.execute(matched, (source_id, *params)).fetchall()
+    taken = {row[0] for row in conn.execute(
+        f"SELECT d.name FROM runs d WHERE d.project_id = ? AND d.name IN (SELECT m.name FROM ({matched}) m)",
+        (dest_id, source_id, *params))}
+    moving = [row for row in rows if row["name"] not in taken]
+    conn.executemany("UPDATE runs SET project_id = ? WHERE id = ?", [(dest_id, row["id"]) for row in moving])
+    return [row["name"] for row in moving], sorted(taken)
+
+
 def purge(conn: sqlite3.Connection, cutoff: str) -> int:
     """Hard-delete runs (their history, logs and files cascade) deleted before `cutoff`."""
     return conn.execute("DELETE FROM runs WHERE deleted_at IS NOT NULL AND deleted_at < ?", (cutoff,)).rowcount
