@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from .client import MAX_PAGE, UNSET, Client
+from .client.deleted import DeletedRun
 from .client.runs import Filters, OutcomeHook
 from .models import Outcome, Project, Run, Viewer
 from .settings import Settings
@@ -136,6 +137,10 @@ class SyncClient:
     def run(self, path: str) -> Run:
         return self._call(self._client.run(path))
 
+    def deleted_runs(self, path: str, *, filters: Filters = None, where: str | None = None,
+                     limit: int | None = None) -> Iterator[DeletedRun]:
+        return self._iterate(self._client.deleted_runs(path, filters=filters, where=where, limit=limit))
+
     def update_runs(self, path: str, ids: Iterable[str], *, name: Any = UNSET, notes: Any = UNSET,
                     group: Any = UNSET, job_type: Any = UNSET, add_tags: Sequence[str] = (),
                     remove_tags: Sequence[str] = (), config: Any = UNSET,
@@ -154,3 +159,14 @@ class SyncClient:
                      every: bool = False, on_outcome: OutcomeHook | None = None) -> list[Outcome]:
         return self._call(self._client.restore_runs(path, ids, filters=filters, where=where, every=every,
                                                     on_outcome=on_outcome))
+
+    def move_runs(self, path: str, ids: Iterable[str], to_path: str, *,
+                  on_outcome: OutcomeHook | None = None) -> list[Outcome]:
+        return self._call(self._client.move_runs(path, ids, to_path, on_outcome=on_outcome))
+
+    def recreate_run(self, path: str, backup: Mapping[str, Any]) -> Outcome:
+        return self._call(self._client.recreate_run(path, backup))
+
+    def revert_run(self, path: str, backup: Mapping[str, Any], *,
+                   fields: Sequence[str] | None = None) -> Outcome:
+        return self._call(self._client.revert_run(path, backup, fields=fields))
