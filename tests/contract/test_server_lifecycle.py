@@ -103,3 +103,155 @@ def test_move_runs_bad_input_is_a_graphql_error(fresh_api):
         assert message in reply.errors[0]["message"], reply.body
         assert "sql" not in reply.errors[0]["message"].lower()
     assert set(runs_of(fresh_api, "p")) == {"a"}
+
+
+# -- soft-deleted runs: Project.deletedRuns and Run.purgeAt (local extensions) ----------------
+DELETED = """query D($first: Int, $after: String, $f: JSONString) { project(name: "p", entityName: "local") {
+  deletedRuns(filters: $f, first: $first, after: $after) { totalCount
+    edges { node { name displayName state deletedAt purgeAt } } pageInfo { endCursor hasNextPage } } } }"""
+
+
+def _plus(stamp, **delta):
+    from datetime import datetime, timedelta
+
+    from wandb_gql._time import TIME_FORMAT
+    return (datetime.strptime(stamp, TIME_FORMAT) + timedelta(**delta)).strftime(TIME_FORMAT)
+
+
+def test_deleted_runs_are_listed_newest_deletion_first_with_their_purge_date(fresh_api):
+    for n in ("a", "b", "c", "d", "e", "live"):
+        create(fresh_api, n, displayName=f"run {n}", state="finished")
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("a", "b", "c", "d"))})
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("e"))})
+    seen, after = [], None
+    while True:
+        conn = fresh_api.ok(DELETED, {"first": 2, "after": after})["project"]["deletedRuns"]
+        assert conn["totalCount"] == 5
+        seen += [e["node"] for e in conn["edges"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert [n["name"] for n in seen][0] == "e" and sorted(n["name"] for n in seen) == ["a", "b", "c", "d", "e"]
+    stamps = [n["deletedAt"] for n in seen]
+    assert stamps == sorted(stamps, reverse=True)
+    for node in seen:
+        assert node["purgeAt"] == _plus(node["deletedAt"], days=7)  # the server's default retention
+        assert node["state"] == "finished" and node["displayName"] == f"run {node['name']}"
+    only = fresh_api.ok(DELETED, {"f": json.dumps({"display_name": "run c"})})["project"]["deletedRuns"]
+    assert [e["node"]["name"] for e in only["edges"]] == ["c"] and only["totalCount"] == 1
+    live = fresh_api.ok('{ project(name: "p", entityName: "local") { run(name: "live") { deletedAt purgeAt } } }')
+    assert live["project"]["run"] == {"deletedAt": None, "purgeAt": None}
+    forged = fresh_api.gql(DELETED, {"after": "bm90IGEgY3Vyc29y"})
+    assert forged.status == 200 and "invalid cursor" in forged.errors[0]["message"]
+    other_order = fresh_api.ok('{ project(name: "p", entityName: "local") { runs(first: 1) {'
+                               ' pageInfo { endCursor } } } }')["project"]["runs"]["pageInfo"]["endCursor"]
+    refused = fresh_api.gql(DELETED, {"after": other_order})
+    assert "different order" in refused.errors[0]["message"]
+
+
+def test_purge_at_follows_the_servers_retention(tmp_path):
+    from datetime import timedelta
+
+    from tests.conftest import Caller
+    from wandb_gql.server.local import LocalServer
+
+    with LocalServer(tmp_path / "s.db", retention=timedelta(hours=36)) as s:
+        api = Caller(s)
+        create(api, "a")
+        api.ok(DELETE_BY, {"f": json.dumps(names_in("a"))})
+        node = api.ok(DELETED)["project"]["deletedRuns"]["edges"][0]["node"]
+        assert node["purgeAt"] == _plus(node["deletedAt"], hours=36)
+
+
+# -- Client.deleted_runs -----------------------------------------------------------------------
+async def test_client_lists_deleted_runs_with_limit_and_where(fresh_server, fresh_api):
+    from wandb_gql import Client, SyncClient
+    from wandb_gql.client.deleted import DeletedRun
+
+    for n in ("a", "b", "c"):
+        create(fresh_api, n, state="crashed" if n != "c" else "finished")
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("a", "b", "c"))})
+    async with Client(fresh_server.base_url, fresh_server.api_key) as c:
+        every = [r async for r in c.deleted_runs("local/p")]
+        assert sorted(r.name for r in every) == ["a", "b", "c"] and isinstance(every[0], DeletedRun)
+        assert every[0].purge_at == _plus(every[0].deleted_at, days=7)
+        assert len([r async for r in c.deleted_runs("local/p", limit=2)]) == 2
+        assert sorted([r.name async for r in c.deleted_runs("local/p", where="state = crashed")]) == ["a", "b"]
+        assert [r async for r in c.deleted_runs("local/p", limit=0)] == []
+    with SyncClient(fresh_server.base_url, fresh_server.api_key) as s:
+        assert [r.to_dict()["name"] for r in s.deleted_runs("local/p", where="state = finished")] == ["c"]
+
+
+async def test_client_deleted_runs_of_a_missing_project_names_the_close_ones(fresh_server, fresh_api):
+    import pytest
+
+    from wandb_gql import Client, NotFoundError
+
+    create(fresh_api, "a")
+    async with Client(fresh_server.base_url, fresh_server.api_key) as c:
+        with pytest.raises(NotFoundError, match="local/q not found") as caught:
+            [r async for r in c.deleted_runs("local/q")]
+    assert caught.value.hint == "local has: p"
+
+
+class _LikeWandb:
+    """A loopback proxy that validates every document against W&B's reference schema (which has
+    no local extensions) and answers invalid ones as a GraphQL server does: 400 and the
+    validation messages. Valid ones go on to the local server."""
+
+    def __init__(self, target: str, schema_text: str) -> None:
+        import asyncio
+        import threading
+
+        from graphql import build_schema
+
+        self.target, self.schema = target, build_schema(schema_text)
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait(10)
+
+    def _run(self, ready) -> None:
+        import aiohttp
+        from aiohttp import web
+        from graphql import parse, validate
+
+        async def handle(request: web.Request) -> web.Response:
+            raw = await request.read()
+            errors = validate(self.schema, parse(json.loads(raw)["query"]))
+            if errors:
+                return web.json_response({"errors": [{"message": e.message} for e in errors]}, status=400)
+            async with self._session.post(self.target + "/graphql", data=raw, headers={
+                    "Authorization": request.headers["Authorization"], "Content-Type": "application/json"}) as r:
+                return web.Response(body=await r.read(), status=r.status, content_type="application/json")
+
+        async def start() -> None:
+            self._session = aiohttp.ClientSession()
+            app = web.Application()
+            app.router.add_post("/graphql", handle)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+        self._loop.run_until_complete(start())
+        ready.set()
+        self._loop.run_forever()
+
+
+async def test_against_w_and_b_deleted_runs_says_it_cannot(fresh_server, fresh_api):
+    import pytest
+
+    from tests.conftest import REFERENCE
+    from wandb_gql import Client, UsageError
+
+    if not (REFERENCE / "wandb-reference.graphql").is_file():
+        pytest.skip("the W&B reference schema is absent here")
+    wandb_like = _LikeWandb(fresh_server.base_url, (REFERENCE / "wandb-reference.graphql").read_text())
+    create(fresh_api, "a")
+    async with Client(wandb_like.base_url, fresh_server.api_key) as c:
+        assert [r.name async for r in c.runs("local/p")] == ["a"]  # the ordinary documents pass
+        with pytest.raises(UsageError, match=r"cannot list deleted runs \(W&B cannot\)") as caught:
+            [r async for r in c.deleted_runs("local/p")]
+    assert "--ledger" in (caught.value.hint or "") and fresh_server.api_key not in str(caught.value)

@@ -135,7 +135,7 @@ async def graphql_handler(request: web.Request) -> web.Response:
     doc, errors = server.document(payload["query"])
     if doc is None or errors:
         return _json({"errors": [_format_error(e) for e in errors]}, 400)
-    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}")
+    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention)
     # operationName "" means none: the SDK's wandb-core sends it that way.
     operation = payload.get("operationName") or None
     with transaction(server.store.conn):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from ..store import Store, Viewer
@@ -15,6 +16,7 @@ class Context:
     store: Store
     viewer: Viewer
     base_url: str
+    retention: timedelta = timedelta(days=7)  # how long a deleted run stays before the purge
     _projects: dict[int, sqlite3.Row] = field(default_factory=dict)
     _users: dict[str | None, dict[str, Any] | None] = field(default_factory=dict)
 

@@ -31,6 +31,28 @@ def _runs(project: sqlite3.Row, info: Any, filters: Any = None, order: str | Non
                                   _count=lambda: store.count_runs(project["id"], filters))
 
 
+_DELETED_ORDER = "-deleted_at"  # what a deletedRuns cursor is signed for
+
+
+def _deleted_runs(project: sqlite3.Row, info: Any, filters: Any = None, first: int | None = None,
+                  after: str | None = None) -> dict[str, Any]:
+    """Soft-deleted runs, the most recently deleted first (a local extension: W&B cannot list them)."""
+    store = ctx(info).store
+    size = page_size(first)
+    start = None
+    if after:
+        _rank, deleted_at, run_id = _connection.from_keyset(store.secret, after, _DELETED_ORDER)
+        start = (deleted_at, run_id)
+    rows, more = store.deleted_runs(project["id"], filters, size, start)
+    cursor = functools.partial(_deleted_cursor, store.secret)
+    return _connection.connection(rows, more=more, after=after, cursor=cursor,
+                                  _count=lambda: store.count_deleted_runs(project["id"], filters))
+
+
+def _deleted_cursor(secret: str, row: sqlite3.Row) -> str:
+    return _connection.keyset(secret, _DELETED_ORDER, (0, row["deleted_at"], row["id"]))
+
+
 def _keyset_cursor(secret: str, order: str, row: sqlite3.Row) -> str:
     return _connection.keyset(secret, order, position(row))
 
@@ -59,6 +81,7 @@ PROJECT_FIELDS: dict[str, Callable[..., Any]] = {
     "run": lambda p, i, name: ctx(i).store.run(p["id"], name),
     "bucket": _bucket,
     "runs": _runs,
+    "deletedRuns": _deleted_runs,
     "runCount": lambda p, i, filters=None: ctx(i).store.count_runs(p["id"], filters),
 }
 

@@ -9,10 +9,12 @@ columns the client does not model and the computed fields are listed here.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any, Callable
 
 import orjson
 
+from ..._time import TIME_FORMAT, format_time
 from ...models import RUN_FIELDS as DECLARED
 from ..jsonutil import loads_lenient
 from ..store import BadInput, storage_id
@@ -79,6 +81,13 @@ def _sampled_history(row: sqlite3.Row, info: Any, specs: list[str]) -> list[list
     return out
 
 
+def _purge_at(row: sqlite3.Row, info: Any) -> str | None:
+    """When the purge may remove a deleted run: its deletion plus the server's retention."""
+    if row["deleted_at"] is None:
+        return None
+    return format_time(datetime.strptime(row["deleted_at"], TIME_FORMAT) + ctx(info).retention)
+
+
 COMPUTED: dict[str, Resolver] = {
     "id": run_id,
     "displayName": lambda r, _i: r["display_name"] if r["display_name"] is not None else r["name"],
@@ -101,6 +110,7 @@ COMPUTED: dict[str, Resolver] = {
     "events": lambda r, i, samples=None: ctx(i).store.events(r["id"], samples),
     "fileCount": lambda r, i: ctx(i).store.file_count(r["id"]),
     "files": run_files,
+    "purgeAt": _purge_at,
     "stopped": lambda _r, _i: False,
     "shouldStop": lambda _r, _i: False,
 }

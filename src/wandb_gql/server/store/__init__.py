@@ -104,6 +104,13 @@ class Store:
                   after: Position | None = None) -> tuple[list[sqlite3.Row], bool]:
         return runs.page(self.conn, project_id, filters_json, order, first, after)
 
+    def deleted_runs(self, project_id: int, filters_json: Any, first: int,
+                     after: tuple[str, int] | None = None) -> tuple[list[sqlite3.Row], bool]:
+        return runs.deleted_page(self.conn, project_id, filters_json, first, after)
+
+    def count_deleted_runs(self, project_id: int, filters_json: Any) -> int:
+        return runs.count_deleted(self.conn, project_id, filters_json)
+
     def all_runs(self, project_id: int, filters_json: Any) -> list[sqlite3.Row]:
         return runs.matching(self.conn, project_id, filters_json)
 

@@ -84,6 +84,26 @@ def page(conn: sqlite3.Connection, project_id: int, filters_json: Any, spec: sql
     return rows[:first], len(rows) > first
 
 
+def deleted_page(conn: sqlite3.Connection, project_id: int, filters_json: Any, first: int,
+                 after: tuple[str, int] | None) -> tuple[list[sqlite3.Row], bool]:
+    """Up to `first` soft-deleted runs, the most recently deleted first, after (deleted_at, id)."""
+    where, params = _where(filters_json)
+    sql = f"SELECT r.* FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NOT NULL AND ({where})"
+    args: list[Any] = [project_id, *params]
+    if after is not None:
+        sql += " AND (r.deleted_at, r.id) < (?, ?)"
+        args += after
+    rows = conn.execute(f"{sql} ORDER BY r.deleted_at DESC, r.id DESC LIMIT ?", (*args, first + 1)).fetchall()
+    return rows[:first], len(rows) > first
+
+
+def count_deleted(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
+    where, params = _where(filters_json)
+    return int(conn.execute(
+        f"SELECT count(*) FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NOT NULL AND ({where})",
+        (project_id, *params)).fetchone()[0])
+
+
 def matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> list[sqlite3.Row]:
     """Every live run matching a filter, paged internally (bulk mutations cover all matches)."""
     spec = order(None)
