@@ -20,7 +20,6 @@ from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, S
 
 from .client import MAX_PAGE, UNSET, Client
 from .client.deleted import DeletedRun
-from .client.deleted import DeletedRun
 from .client.runs import Filters, OutcomeHook
 from .models import Outcome, Project, Run, Viewer
 from .settings import Settings
@@ -137,10 +136,6 @@ class SyncClient:
 
     def run(self, path: str) -> Run:
         return self._call(self._client.run(path))
-
-    def deleted_runs(self, path: str, *, filters: Filters = None, where: str | None = None,
-                     limit: int | None = None) -> Iterator[DeletedRun]:
-        return self._iterate(self._client.deleted_runs(path, filters=filters, where=where, limit=limit))
 
     def deleted_runs(self, path: str, *, filters: Filters = None, where: str | None = None,
                      limit: int | None = None) -> Iterator[DeletedRun]:
