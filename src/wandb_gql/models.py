@@ -217,17 +217,23 @@ def run_field(name: str) -> RunField:
     raise KeyError(name)
 
 
+FAILED_STATUSES = frozenset({"failed", "not_found", "unknown"})
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one run in a bulk operation; one failure never hides the others."""
 
     run_id: str
-    status: str  # "deleted" | "restored" | "updated" | "unchanged" | "not_found" | "failed"
+    # deleted | restored | updated | moved | unchanged (already in the target state: success) |
+    # skipped (drift: left the selection, started running, gained a protected tag; error says why) |
+    # not_found | failed | unknown (the response was lost and a re-check could not tell)
+    status: str
     error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.status not in ("failed", "not_found")
+        return self.status not in FAILED_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,41 @@ from wandb_gql.models import RUN_FIELDS
 from wandb_gql.transport import IDEMPOTENT, READ
 
 
+class BulkWandb(FakeWandb):
+    """The fake W&B with its bulk mutations (deleteRuns, modifyRuns) and a deleteRun that, like
+    W&B's, succeeds on a deleted run and fails on one that never was."""
+
+    def _storage_ids(self) -> dict[str, str]:
+        import base64
+
+        return {**{r["id"]: r["id"] for (e, p), runs in self.projects.items() for r in runs},
+                **{base64.b64encode(f"Run:v1:{r['name']}:{p}:{e}".encode()).decode(): r["id"]
+                   for (e, p), runs in self.projects.items() for r in runs}}
+
+    def _delete_run(self, v):
+        known = self._storage_ids()
+        if v["id"] not in known:
+            return GraphQLResponseError("DeleteRun: run not found", errors=[{"message": "not found"}])
+        self.deleted.add(known[v["id"]])
+        return {"deleteRun": {"clientMutationId": None}}
+
+    def _delete_runs(self, v):
+        names = set(orjson.loads(v["filters"])["name"]["$in"])
+        self.deleted |= {r["id"] for r in self.projects[(v["entity"], v["project"])] if r["name"] in names}
+        return {"deleteRuns": {"clientMutationId": None, "errors": None}}
+
+    def _modify_runs(self, v):
+        changed = []
+        for run in self.projects[(v["entity"], v["project"])]:
+            if run["id"] in v["ids"]:
+                tags = [t for t in run.get("tags") or [] if t not in v["removeTags"]]
+                run["tags"] = tags + [t for t in v["addTags"] if t not in tags]
+                changed.append({"id": run["id"], "name": run["name"], "tags": run["tags"]})
+        return {"modifyRuns": {"runs": changed}}
+
+
 def demo(n: int = 10, entity: str = "demo", project: str = "vision") -> FakeWandb:
-    return FakeWandb(projects={(entity, project): [run_node(f"r{i:04d}", state="finished", tags=["t"])
+    return BulkWandb(projects={(entity, project): [run_node(f"r{i:04d}", state="finished", tags=["t"])
                                                    for i in range(n)]})
 
 
@@ -211,31 +244,37 @@ async def test_mutations_pin_ids_in_batches():
     ids = [f"r{i:04d}" for i in range(1200)] + ["missing"]
     async with c:
         out = await c.delete_runs("demo/vision", ids)
-    lookups = fake.of("ProjectRunIds")
-    batches = [len(orjson.loads(v["filters"])["name"]["$in"]) for v in lookups]
-    assert sorted(batches) == [201, 500, 500]
-    assert len(fake.of("DeleteRun")) == 1200 and all(c.policy is IDEMPOTENT for c in fake.calls
-                                                     if c.operation == "DeleteRun")
-    assert {v["id"] for v in fake.of("DeleteRun")} == {f"id-r{i:04d}" for i in range(1200)}  # storage ids
+    lookups = [len(orjson.loads(v["filters"])["name"]["$in"]) for v in fake.of("ProjectRunIds")]
+    assert sorted(lookups)[-3:] == [201, 500, 500]  # the pin, then one re-check per deleteRuns batch
+    bulk = fake.of("DeleteRuns")
+    assert [len(orjson.loads(v["filters"])["name"]["$in"]) for v in bulk] == [100] * 12
+    assert all(c.policy is IDEMPOTENT for c in fake.calls if c.operation == "DeleteRuns")
+    assert len(fake.of("DeleteRun")) == 1  # only the probe of the id that is not live
     assert [o.status for o in out].count("deleted") == 1200 and out[-1].status == "not_found"
 
 
 async def test_outcomes_per_id():
     wandb = demo(4)
-    wandb.fail["DeleteRun"] = (lambda v: v["id"] == "id-r0001", ServerError("HTTP 503", status=503))
+    wandb.fail["DeleteRuns"] = (lambda v: "r0001" in v["filters"], ServerError("HTTP 503", status=503))
     c, fake = client(wandb)
     async with c:
-        out = await c.delete_runs("demo/vision", ["r0000", "r0001", "r0002", "nope", "r0000"])
-        assert [(o.run_id, o.status, o.ok) for o in out] == [
-            ("r0000", "deleted", True), ("r0001", "failed", False), ("r0002", "deleted", True),
-            ("nope", "not_found", False)]
-        assert "503" in (out[1].error or "")
+        out = await c.delete_runs("demo/vision", ["r0001", "nope", "r0001"])
+        assert [(o.run_id, o.status, o.ok) for o in out] == [("r0001", "failed", False), ("nope", "not_found", False)]
+        assert "503" in (out[0].error or "")
+        out = await c.delete_runs("demo/vision", ["r0000", "r0002", "r0000"])
+        assert [(o.run_id, o.status, o.ok) for o in out] == [("r0000", "deleted", True), ("r0002", "deleted", True)]
+        out = await c.delete_runs("demo/vision", ["r0000"])
+        assert [(o.run_id, o.status, o.ok) for o in out] == [("r0000", "unchanged", True)]  # already deleted
         out = await c.restore_runs("demo/vision", ["r0000", "r0003", "nope"])
         assert [o.status for o in out] == ["restored", "unchanged", "not_found"]
         assert fake.of("UndeleteRuns")[-1]["filters"] == '{"name":{"$in":["r0000","nope"]}}'
         out = await c.update_runs("demo/vision", ["r0003", "nope"], notes="n", add_tags=["x"], remove_tags=["t"])
         assert [o.status for o in out] == ["updated", "not_found"]
         assert fake.of("UpsertBucket")[0]["input"] == {"id": "id-r0003", "notes": "n", "tags": ["x"]}
+        out = await c.update_runs("demo/vision", ["r0003", "r0001"], add_tags=["x"])  # tags only: modifyRuns
+        assert [o.status for o in out] == ["unchanged", "updated"]
+        assert fake.of("ModifyRuns") == [{"entity": "demo", "project": "vision", "ids": ["id-r0001"],
+                                          "addTags": ["x"], "removeTags": []}]
         with pytest.raises(NotFoundError, match="did you mean demo/vision"):
             await c.update_runs("demo/visoin", ["r0003", "r0002"], notes="n")
         with pytest.raises(UsageError, match="nothing to update"):
