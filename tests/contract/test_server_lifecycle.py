@@ -255,3 +255,88 @@ async def test_against_w_and_b_deleted_runs_says_it_cannot(fresh_server, fresh_a
         with pytest.raises(UsageError, match=r"cannot list deleted runs \(W&B cannot\)") as caught:
             [r async for r in c.deleted_runs("local/p")]
     assert "--ledger" in (caught.value.hint or "") and fresh_server.api_key not in str(caught.value)
+
+
+# -- the bulk mutations the cleanup engine pins to ids -----------------------------------------
+RUN_STATE = '{ project(name: "p", entityName: "local") { run(name: "%s") { tags updatedAt deletedAt } } }'
+MODIFY = """mutation M($ids: [String], $add: [String], $remove: [String], $e: String, $p: String, $f: JSONString) {
+  modifyRuns(input: {entityName: $e, projectName: $p, ids: $ids, filters: $f, addTags: $add, removeTags: $remove}) {
+    runs { name tags } } }"""
+
+
+def deleted_names(api, project="p"):
+    q = '{ project(name: "%s", entityName: "local") { deletedRuns { edges { node { name deletedAt } } } } }' % project
+    return {e["node"]["name"]: e["node"]["deletedAt"] for e in api.ok(q)["project"]["deletedRuns"]["edges"]}
+
+
+def test_delete_runs_pinned_to_names_is_exact_and_idempotent(fresh_api):
+    for n in ("a", "b", "c", "other"):
+        create(fresh_api, n)
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("other"))})  # someone else's earlier deletion
+    first = deleted_names(fresh_api)
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("a", "b", "nosuch"))})  # an unknown id fails nothing
+    once = deleted_names(fresh_api)
+    assert set(once) == {"a", "b", "other"} and once["other"] == first["other"]
+    assert fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("a", "b"))})["deleteRuns"]["errors"] is None
+    assert deleted_names(fresh_api) == once  # deleting again changes nothing, deletedAt included
+    assert set(runs_of(fresh_api, "p")) == {"c"}
+
+
+def test_undelete_runs_pinned_to_names_never_restores_other_runs(fresh_api):
+    for n in ("a", "b", "c", "other"):
+        create(fresh_api, n, tags=["tmp"])
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("other"))})
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("a", "b", "c"))})
+    fresh_api.ok(UNDELETE_BY, {"f": json.dumps(names_in("a", "b"))})
+    fresh_api.ok(UNDELETE_BY, {"f": json.dumps(names_in("a", "b"))})  # again: nothing more comes back
+    assert set(runs_of(fresh_api, "p")) == {"a", "b"} and set(deleted_names(fresh_api)) == {"c", "other"}
+    # the filter the runs were chosen by would also bring back 'other': pinning is what keeps it away
+    fresh_api.ok(UNDELETE_BY, {"f": json.dumps({"$and": [{"tags": "tmp"}, names_in("c")]})})
+    assert set(deleted_names(fresh_api)) == {"other"}
+
+
+def test_modify_runs_by_ids_is_exact_idempotent_and_skips_what_is_gone(fresh_api):
+    ids = {n: create(fresh_api, n, tags=["old"])["id"] for n in ("a", "b", "gone", "elsewhere")}
+    ids["elsewhere"] = create(fresh_api, "x", project="q", tags=["old"])["id"]
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("gone"))})
+    never = storage_id("Run", "never", "p", "local")
+    pinned = [ids["a"], ids["b"], ids["gone"], never, ids["elsewhere"], ids["a"]]
+    out = fresh_api.ok(MODIFY, {"ids": pinned, "add": ["new"], "remove": ["old"], "e": "local", "p": "p"})
+    assert sorted((r["name"], r["tags"]) for r in out["modifyRuns"]["runs"]) == [("a", ["new"]), ("b", ["new"])]
+    stamp = fresh_api.ok(RUN_STATE % "a")["project"]["run"]["updatedAt"]
+    import time
+    time.sleep(1.1)  # W&B times have whole seconds: a change now would show
+    again = fresh_api.ok(MODIFY, {"ids": pinned, "add": ["new"], "remove": ["old"], "e": "local", "p": "p"})
+    assert [r["tags"] for r in again["modifyRuns"]["runs"]] == [["new"], ["new"]]
+    assert fresh_api.ok(RUN_STATE % "a")["project"]["run"]["updatedAt"] == stamp
+    fresh_api.ok(UNDELETE_BY, {"f": json.dumps(names_in("gone"))})
+    assert fresh_api.ok(RUN_STATE % "gone")["project"]["run"]["tags"] == ["old"]  # deleted: untouched
+    other = fresh_api.ok('{ project(name: "q", entityName: "local") { run(name: "x") { tags } } }')
+    assert other["project"]["run"]["tags"] == ["old"]  # scoped to local/p: never a run elsewhere
+    both = fresh_api.ok(MODIFY, {"ids": [ids["a"], ids["b"]], "add": ["both"], "e": "local", "p": "p",
+                                 "f": json.dumps(names_in("b"))})
+    assert [r["name"] for r in both["modifyRuns"]["runs"]] == ["b"]  # ids and filter: both must hold
+    bad = fresh_api.gql(MODIFY, {"ids": [ids["a"], "not-an-id"], "add": ["z"]})
+    assert "invalid Run id" in bad.errors[0]["message"]
+    assert "z" not in fresh_api.ok(RUN_STATE % "a")["project"]["run"]["tags"]
+
+
+def test_the_purge_removes_runs_deleted_longer_ago_than_retention(fresh_server, fresh_api):
+    from datetime import timedelta
+
+    from wandb_gql._time import ago
+
+    for n in ("old", "recent", "live"):
+        create(fresh_api, n, tags=["t"])
+    fresh_api.ok(DELETE_BY, {"f": json.dumps(names_in("old", "recent"))})
+    conn = fresh_server.server.store.conn
+    # Time travel: "old" was deleted 8 days ago (the default retention is 7).
+    conn.execute("UPDATE runs SET deleted_at = ? WHERE name = 'old'", (ago(timedelta(days=8)),))
+    run_id = conn.execute("SELECT id FROM runs WHERE name = 'old'").fetchone()[0]
+    conn.execute("INSERT INTO history (run_id, line, step, row) VALUES (?, 0, 0, '{}')", (run_id,))
+    assert fresh_api.post("/_local/purge", {}).body == {"purged": 1}
+    assert fresh_api.post("/_local/purge", {}).body == {"purged": 0}
+    assert set(deleted_names(fresh_api)) == {"recent"} and set(runs_of(fresh_api, "p")) == {"live"}
+    assert conn.execute("SELECT count(*) FROM history WHERE run_id = ?", (run_id,)).fetchone()[0] == 0
+    fresh_api.ok(UNDELETE_BY, {"f": json.dumps(names_in("old", "recent"))})
+    assert set(runs_of(fresh_api, "p")) == {"live", "recent"}  # a purged run is gone for good

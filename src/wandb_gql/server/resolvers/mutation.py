@@ -51,8 +51,16 @@ def modify_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
     store = context.store
     if input.get("ids"):
-        rows = [_run_by_id(context, i) for i in input["ids"] if i]
-        rows = [r for r in rows if r["deleted_at"] is None]
+        # Ids match like a filter: one that names no live run (purged, deleted, never existed)
+        # changes nothing and fails nothing else; only a malformed id refuses the whole call.
+        found = [store.run_by_storage_id(i) for i in dict.fromkeys(input["ids"]) if i]
+        rows = [r for r in found if r is not None and r["deleted_at"] is None]
+        if input.get("entityName") and input.get("projectName"):  # scoped: never a run elsewhere
+            project = store.require_project(input["entityName"], input["projectName"])
+            rows = [r for r in rows if r["project_id"] == project["id"]]
+            if input.get("filters") is not None:  # both given: a run must be named and match
+                matching = {r["id"] for r in store.all_runs(project["id"], input["filters"])}
+                rows = [r for r in rows if r["id"] in matching]
     elif input.get("filters") is not None:
         project = store.require_project(input.get("entityName"), input.get("projectName"))
         rows = store.all_runs(project["id"], input["filters"])

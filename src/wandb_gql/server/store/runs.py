@@ -171,8 +171,11 @@ def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -
 
 
 def modify_tags(conn: sqlite3.Connection, row: sqlite3.Row, add: list[str], remove: list[str]) -> sqlite3.Row:
-    tags = [t for t in orjson.loads(row["tags"]) if t not in remove]
-    tags += [t for t in add if t not in tags]
+    before = orjson.loads(row["tags"])
+    tags = [t for t in before if t not in remove]
+    tags += [t for t in dict.fromkeys(add) if t not in tags]
+    if tags == before:  # already so: repeating a bulk tagging leaves updatedAt alone
+        return row
     return update(conn, row, {"tags": tags})
 
 
