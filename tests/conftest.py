@@ -118,6 +118,9 @@ class Recorder:
         self.requests: list[dict[str, Any]] = []
         self.response_bytes: list[int] = []
         self.fail_when: Any = None  # callable(body) -> HTTP status to answer instead, or None
+        # callable(body) -> True: forward the request, let the server commit, then drop the
+        # connection instead of answering (a proxy that loses responses)
+        self.drop_after: Any = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -126,6 +129,8 @@ class Recorder:
     def _run(self) -> None:
         import aiohttp
         from aiohttp import web
+
+        import asyncio
 
         async def handle(request: web.Request) -> web.Response:
             raw = await request.read()
@@ -139,6 +144,10 @@ class Recorder:
                                                    "Content-Type": "application/json"}) as resp:
                 payload = await resp.read()
                 self.response_bytes.append(len(payload))
+                if self.drop_after is not None and self.drop_after(body):
+                    if request.transport is not None:
+                        request.transport.close()
+                    raise asyncio.CancelledError  # the answer is lost; the server has committed
                 return web.Response(body=payload, status=resp.status, content_type="application/json",
                                     headers={k: v for k, v in resp.headers.items()
                                              if k.lower() in ("retry-after", "ratelimit-reset")})

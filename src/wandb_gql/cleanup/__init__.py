@@ -1,6 +1,13 @@
-"""Cleanup: choose runs, plan the change on pinned ids, then act (the engine grows here:
-plan.py today; the ledger, apply, restore and retention policies next)."""
+"""Cleanup: choose runs, plan the change on pinned ids, write the ledger, act, verify, resume.
 
-from .plan import Plan, Selection, make_plan, read_ids, tally
+    plan.py    Selection (ids or filter, options, rails), Plan, make_plan
+    ledger.py  the append-only JSONL ledger: Ledger, read_ledger, list_ledgers
+    apply.py   apply_plan (ledger first, drift check, pinned batches, exact outcomes), resume
+"""
 
-__all__ = ["Plan", "Selection", "make_plan", "read_ids", "tally"]
+from .apply import ApplyResult, apply_plan, resume
+from .ledger import Ledger, list_ledgers, read_ledger
+from .plan import DEFAULT_PROTECT_TAGS, Plan, Selection, make_plan, read_ids, tally
+
+__all__ = ["ApplyResult", "DEFAULT_PROTECT_TAGS", "Ledger", "Plan", "Selection", "apply_plan", "list_ledgers",
+           "make_plan", "read_ids", "read_ledger", "resume", "tally"]
