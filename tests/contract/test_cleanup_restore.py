@@ -13,7 +13,9 @@ import pytest
 
 from tests.conftest import Caller
 from wandb_gql import Client, UsageError
+from wandb_gql.cleanup.apply import apply_plan
 from wandb_gql.cleanup.ledger import Ledger, read_ledger
+from wandb_gql.cleanup.plan import Selection, make_plan
 from wandb_gql.cleanup.restore import restore_from_ledger, undo
 from wandb_gql.models import Outcome
 from wandb_gql.server.local import LocalServer
@@ -248,3 +250,30 @@ async def test_ledgers_that_cannot_be_restored_are_refused_before_anything_is_se
 def purge(server: LocalServer) -> None:
     reply = Caller(server).post("/_local/purge", {})
     assert reply.status == 200, reply.body
+
+
+async def test_restore_after_an_engine_delete_under_faults_brings_back_the_plan_and_nothing_else(demo, tmp_path):
+    path = "demo/vision"
+    api = Caller(demo)
+    async with client(demo) as c:
+        theirs = await ids_where(c, path, "state = failed", 5)
+        await c.delete_runs(path, theirs)  # deleted earlier by someone else: they match the filter too
+        plan = await make_plan(c, path, Selection.choose(where="state = failed", action="delete"), "delete")
+        ours = list(plan.run_ids or ())
+        assert len(ours) > 50 and not set(ours) & set(theirs)
+        before = await snapshot(c, path, ours)
+        with Ledger.create(tmp_path / "engine.jsonl", server=c.settings.base_url, user="test") as ledger:
+            applied = await apply_plan(c, plan, ledger=ledger)
+        assert applied.ok and await snapshot(c, path, ours) == {}
+
+        api.faults({"error_rate": 0.15, "drop_rate": 0.05, "retry_after": 0.05, "seed": 8})
+        try:
+            result = await restore_from_ledger(c, tmp_path / "engine.jsonl")
+        finally:
+            api.faults({})
+        assert {o.status for o in result.outcomes} == {"restored"}, result.counts
+        assert sorted(o.run_id for o in result.outcomes) == sorted(ours)
+        assert await snapshot(c, path, ours) == before
+        assert await snapshot(c, path, theirs) == {}
+        assert result.verify["ok"], result.verify
+        await c.restore_runs(path, theirs)

@@ -68,10 +68,17 @@ def test_a_bad_policy_is_refused_naming_the_rule_and_key(tmp_path, text, message
     assert str(tmp_path / "policy.toml") in str(caught.value)
 
 
-def test_the_example_policy_loads(tmp_path):
+async def test_the_example_policy_plans_over_the_demo_data(demo):
     loaded = load_policy(EXAMPLE)
     assert [r.action for r in loaded.rules] == ["tag", "delete", "move"]
     assert loaded.rules[1].paths == ("demo/vision", "demo/nlp") and loaded.rules[2].to == "demo/vision-archive"
+    async with client(demo) as c:
+        plans = await plan_policy(c, loaded)
+    assert [(p.action, p.path) for p in plans] == [("tag", "demo/vision"), ("tag", "demo/nlp"),
+                                                   ("delete", "demo/vision"), ("delete", "demo/nlp"),
+                                                   ("move", "demo/vision")]
+    assert all(p.run_ids for p in plans)
+    assert plans[2].excluded.get("kept_best") and plans[2].excluded.get("protected")
 
 
 async def test_a_policy_over_the_demo_data_plans_the_expected_runs(demo, tmp_path):
