@@ -15,7 +15,9 @@ import typer
 from . import _common
 from ._common import FORMAT_NAMES, GLOBAL, Format, Group, examples, fail, setup_logging
 from .auth import auth_app, whoami
+from .cleanup import cleanup_app
 from .help import help_app
+from .ledger import ledger_app
 from .projects import projects_app
 from .runs import runs_app
 from .server import server_command
@@ -66,6 +68,8 @@ app = typer.Typer(
     epilog=examples("wbgql --local runs list demo/vision --where 'state = crashed'",
                     "wbgql whoami",
                     "wbgql runs list ENTITY/PROJECT -f jsonl --fields name,state,summary.loss | head",
+                    "wbgql runs delete ENTITY/PROJECT --state crashed --older-than 30d --dry-run",
+                    "wbgql ledger list",
                     "wbgql help where"),
     no_args_is_help=True,
     add_completion=True,
@@ -75,6 +79,8 @@ app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(projects_app, name="projects")
+app.add_typer(cleanup_app, name="cleanup")
+app.add_typer(ledger_app, name="ledger")
 app.command("whoami", epilog=examples("wbgql whoami", "wbgql --local whoami -f json"))(whoami)
 app.add_typer(auth_app, name="auth")
 app.command("server", epilog=examples(

@@ -284,22 +284,30 @@ class Status:
         self.label = ""
         self.total: int | None = None
         self.done = 0
+        self.failed = 0
         self.started = self.drawn = 0.0
         self.note = ""
         self.note_until = 0.0
         self.bar = False
+        self.outcomes = False
 
-    def start(self, label: str, total: int | None = None, *, bar: bool = True) -> None:
-        """Begin a task (replacing any before it); `bar=False`: retry notes only."""
+    def start(self, label: str, total: int | None = None, *, bar: bool = True, outcomes: bool = False) -> None:
+        """Begin a task (replacing any before it); `bar=False`: retry notes only; `outcomes`: a
+        change, whose bar also shows how many failed and how many are left."""
         self.enabled = stderr_is_terminal()
-        self.label, self.total, self.done, self.bar = label, total, 0, bar
+        self.label, self.total, self.done, self.failed, self.bar = label, total, 0, 0, bar
+        self.outcomes = outcomes
         self.started = time.monotonic()
 
     def set_total(self, total: int | None) -> None:
         self.total = total
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, *, failed: bool = False) -> None:
+        """`n` more done; `failed`: they are done but did not succeed (shown as such, and
+        what is left counts down either way)."""
         self.done += n
+        if failed:
+            self.failed += n
         if self.enabled:
             now = time.monotonic()
             if now - self.drawn >= self.EVERY and now - self.started >= self.DELAY:
@@ -327,6 +335,10 @@ class Status:
                 parts.append(f"{self.done:,}/{self.total:,}")
             else:
                 parts.append(f"{self.done:,}")
+            if self.outcomes:
+                parts.append(f"{self.failed:,} failed")
+                if self.total:
+                    parts.append(f"{max(self.total - self.done, 0):,} left")
             if self.done:
                 parts.append(f"{rate:,.0f}/s")
                 if self.total and self.total > self.done and rate > 0:
@@ -508,10 +520,28 @@ def confirm(question: str, yes: bool) -> None:
     STATUS.hide()
     sys.stderr.write(f"{question} [y/N]: ")
     sys.stderr.flush()
-    answer = sys.stdin.readline()
+    answer = _read_answer()
     if not answer or not _isatty(sys.stdin):
         sys.stderr.write("\n")  # the answer was not echoed by a terminal: end the prompt's line
     if not answer:
         fail("no answer (stdin closed): nothing changed; pass --yes to confirm non-interactively", EXIT_REFUSED)
     if answer.strip().lower() not in ("y", "yes"):
         fail("not confirmed: nothing changed", EXIT_REFUSED)
+
+
+def _read_answer() -> str:
+    """A line from stdin that Ctrl-C interrupts. asyncio.run's own SIGINT handler only cancels
+    the main task, which a blocking read never notices: the prompt would sit there until Enter."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return sys.stdin.readline()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return sys.stdin.readline()
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        fail("interrupted: nothing changed", EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGINT, previous)

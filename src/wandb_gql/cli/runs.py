@@ -1,9 +1,9 @@
-"""`wbgql runs list|count|get|explain|update|delete|restore`.
+"""`wbgql runs list|count|get|explain|update|delete|archive|restore`.
 
 Parse and check the input here (filters compile before anything is sent), run one coroutine,
 write data to stdout through `wandb_gql.export`, and everything else (plan, warnings, progress,
-errors) to stderr. Choosing and pinning runs for a change is `wandb_gql.cleanup`'s job; this
-module renders the plan and asks.
+errors) to stderr. Choosing, pinning and changing runs is `wandb_gql.cleanup`'s job; this
+module renders the plan and asks, and `_apply` drives the engine.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 
 import typer
 
-from ._common import (STATUS, STDOUT, AllOpt, AllRowsOpt, ConfigKeysOpt, DryRunOpt, FieldsOpt, FiltersOpt, Format,
-                      FormatOpt, IdsFromOpt, IdsOpt, LimitOpt, OrderOpt, PathArg, PerPageOpt, RunPathArg,
-                      SummaryKeysOpt, WhereOpt, YesOpt, confirm, dumps, errors, examples, new_app, note,
-                      out_format, read_ids, run, split_keys, stdout_is_terminal, stderr_is_terminal,
+from ._apply import apply_one, ticking
+from ._common import (PATH_FORMS, STATUS, STDOUT, AllOpt, AllRowsOpt, ConfigKeysOpt, DryRunOpt, FieldsOpt,
+                      FiltersOpt, Format, FormatOpt, IdsFromOpt, IdsOpt, LimitOpt, OrderOpt, PathArg, PerPageOpt,
+                      RunPathArg, SummaryKeysOpt, WhereOpt, YesOpt, confirm, dumps, errors, examples, new_app,
+                      note, out_format, read_ids, run, split_keys, stdout_is_terminal, stderr_is_terminal,
                       terminal_width, use_color, warn, write)
+from ._select import Choice, selection_options
+from .ledger import restore_from_ledger
 
 if TYPE_CHECKING:
     from ..cleanup.plan import Plan, Selection
     from ..client import Client
     from ..export import Writer
-    from ..models import Outcome
 
 runs_app = new_app("List, count, inspect, update, delete and restore runs.")
 
@@ -137,7 +139,8 @@ def _late_keys_warning(late: dict[str, list[str]]) -> None:
 @runs_app.command("list", epilog=examples(
     "wbgql runs list demo/vision --where 'state = crashed' --summary-keys loss",
     "wbgql runs list demo/vision --order -summary.val/acc -n 10 --fields name,summary.val/acc",
-    "wbgql runs list https://wandb.ai/ENTITY/PROJECT -f jsonl --all > runs.jsonl"))
+    "wbgql runs list https://wandb.ai/ENTITY/PROJECT -f jsonl --all > runs.jsonl",
+    "wbgql --local runs list demo/vision --deleted"))
 def list_runs(
     path: PathArg,
     where: WhereOpt = None,
@@ -149,6 +152,9 @@ def list_runs(
     limit: LimitOpt = None,
     all_rows: AllRowsOpt = False,
     per_page: PerPageOpt = 1000,
+    deleted: Annotated[bool, typer.Option(
+        "--deleted", help="The soft-deleted runs instead, with when they were deleted and when they will be purged "
+                          "(a server that can list them: the local server can, W&B cannot).")] = False,
     fmt: FormatOpt = None,
 ) -> None:
     """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive."""
@@ -157,6 +163,15 @@ def list_runs(
     with errors():
         if limit is not None and all_rows:
             raise UsageError("give either --limit N or --all, not both")
+        if deleted:
+            others = [name for name, given in (("--fields", fields is not None), ("--config-keys", config_keys),
+                                               ("--summary-keys", summary_keys),
+                                               ("--order", order != "-created_at")) if given]
+            if others:
+                raise UsageError(f"--deleted shows name, display name, state, deleted and purge dates, the most "
+                                 f"recently deleted first: not with {', '.join(others)}")
+            _list_deleted(path, compile_filter(filters, where), limit, all_rows, out_format(fmt))
+            return
         query = compile_filter(filters, where)
         out = out_format(fmt)
         shown = view(out, fields, config_keys, summary_keys)
@@ -197,6 +212,30 @@ def list_runs(
                     counting.cancel()
 
         run(work)
+
+
+DELETED_COLUMNS = ["name", "display_name", "state", "deleted_at", "purge_at"]
+
+
+def _list_deleted(path: str, query: dict[str, Any], limit: Optional[int], all_rows: bool, out: Format) -> None:
+    capped = limit is None and not all_rows and out == Format.table and stdout_is_terminal()
+    cap = DEFAULT_LIMIT if capped else limit
+
+    async def work(client: "Client") -> None:
+        STATUS.start("fetching deleted runs", bar=False)
+        writer = make_writer(out, DELETED_COLUMNS)
+        more = False
+        async for item in client.deleted_runs(path, filters=query, limit=None if cap is None else cap + 1):
+            if cap is not None and writer.count >= cap:
+                more = True
+                break
+            writer.write({column: getattr(item, column, None) for column in DELETED_COLUMNS})
+        writer.close()
+        STATUS.stop()
+        if more and capped:
+            note(f"showing the first {cap:,}: --limit N or --all")
+
+    run(work)
 
 
 @runs_app.command("count", epilog=examples("wbgql runs count demo/vision --where 'state in (crashed, failed)'"))
@@ -297,86 +336,46 @@ def explain(
 # ---------------------------------------------------------------------------- changing
 
 
-def _selection(ids: Optional[List[str]], ids_from: Optional[str], filters: Optional[str], where: Optional[str],
-               all_runs: bool, action: str, yes: bool, dry_run: bool) -> "Selection":
-    from ..cleanup.plan import Selection
+def _selection(choice: Choice, ids: Optional[List[str]], ids_from: Optional[str], filters: Optional[str],
+               where: Optional[str], all_runs: bool, action: str, yes: bool, dry_run: bool) -> "Selection":
     from ..errors import UsageError
 
     if ids_from == "-" and not yes and not dry_run:
         raise UsageError("--ids-from - reads the ids from stdin, so it cannot also read your answer",
                          hint="pass --yes (or --dry-run to see the plan first)")
-    selection = Selection.choose(ids=read_ids(ids, ids_from), filters=filters, where=where, every=all_runs,
+    selection = choice.selection(ids=read_ids(ids, ids_from), filters=filters, where=where, every=all_runs,
                                  action=action)
     for warning in selection.warnings:
         warn(warning)
     return selection
 
 
-def _render_outcomes(outcomes: List["Outcome"], fmt: Format, action: str) -> int:
-    from ..cleanup.plan import tally
-
-    rows = [{"run_id": o.run_id, "status": o.status, "error": o.error} for o in outcomes]
-    if rows or fmt in (Format.json, Format.csv, Format.tsv):
-        make_writer(fmt, ["run_id", "status", "error"]).write_all(rows).close()
-    counts, ok = tally(outcomes)
-    summary = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "nothing"
-    note(f"{action}: {summary}")
-    return 0 if ok else 1
-
-
-async def _apply(client: "Client", path: str, selection: "Selection", action: str, fmt: Format, *,
-                 yes: bool, dry_run: bool, details: List[str], changes: dict[str, Any],
-                 act: Any) -> int:
-    """Plan (pin the ids), show the plan, ask, act on exactly the planned ids, report."""
+async def _change(client: "Client", path: str, selection: "Selection", action: str, fmt: Format, choice: Choice, *,
+                  yes: bool, dry_run: bool, ledger: Optional[str], details: List[str],
+                  changes: dict[str, Any]) -> int:
+    """Plan (pin the ids), show the plan, ask, then apply exactly that plan through the engine
+    with its ledger, and report."""
     from ..cleanup.plan import make_plan
 
     STATUS.start("resolving the runs to change", bar=False)
-    ticker = _ticker()
+    ticker = ticking()
     try:
         plan: Plan = await make_plan(client, path, selection, action, details=details, changes=changes)
     finally:
         ticker.cancel()
         STATUS.stop()
-    if plan.empty:
-        note("nothing to do: no runs match")
-        if dry_run and fmt in (Format.json, Format.jsonl):
-            write(dumps(plan.to_dict(), pretty=fmt == Format.json) + "\n")
-        elif fmt == Format.json:
-            write("[]\n")
-        elif fmt in (Format.csv, Format.tsv):
-            make_writer(fmt, ["run_id", "status", "error"]).close()
-        return 0
     note("\n".join(plan.describe()))
-    if dry_run:
-        if fmt in (Format.json, Format.jsonl):
+    if dry_run or plan.empty:
+        if fmt in (Format.json, Format.jsonl) and (dry_run or fmt == Format.json):
             write(dumps(plan.to_dict(), pretty=fmt == Format.json) + "\n")
-        note("dry run: nothing changed")
+        elif fmt in (Format.csv, Format.tsv) and not dry_run:
+            make_writer(fmt, ["status", "runs"]).close()
+        note("nothing to do: no runs match" if plan.empty else "dry run: nothing changed")
         return 0
     count = "the matching deleted runs" if plan.run_ids is None else f"{len(plan.run_ids):,} run(s)"
     confirm(f"{action} {count} in {plan.path} on {plan.server}?", yes)
-    verb = {"update": "updating", "delete": "deleting", "restore": "restoring"}[action]
-    # By ids, each run's outcome advances the bar; by filter (restore) W&B answers all at once.
-    STATUS.start(f"{verb} {count}", total=len(plan.run_ids) if plan.run_ids is not None else None,
-                 bar=plan.run_ids is not None)
-    ticker = _ticker()
-    try:
-        outcomes = await act(plan, lambda _outcome: STATUS.advance())
-    finally:
-        ticker.cancel()
-        STATUS.stop()
-    return _render_outcomes(outcomes, fmt, action)
-
-
-def _ticker() -> Any:
-    """Redraws the status line every 0.25 s, so it stays alive while a slow request is awaited."""
-    import asyncio
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            STATUS.advance(0)
-
-    return asyncio.ensure_future(tick())
+    return await apply_one(client, plan, fmt, ledger_path=ledger, max_drift=choice.max_drift,
+                           backup_history=choice.backup_history, options=choice.options())
 
 
 def _assignments(pairs: Optional[List[str]], option: str) -> Any:
@@ -400,11 +399,19 @@ def _assignments(pairs: Optional[List[str]], option: str) -> Any:
     return out
 
 
+LedgerOutOpt = Annotated[Optional[str], typer.Option(
+    "--ledger", metavar="LEDGER", show_default=False,
+    help="Write the ledger (plan, a backup of every run, each outcome) to this file "
+         "[default: a new file in the ledger folder, see: wbgql ledger list].")]
+
+
 @runs_app.command("update", epilog=examples(
     "wbgql runs update demo/rl --id rl000010 --name best --add-tag keep",
-    "wbgql runs update demo/rl --where 'state = killed' --add-tag was-killed --dry-run",
+    "wbgql runs update demo/rl --state killed --older-than 7d --add-tag was-killed --dry-run",
     "wbgql runs list demo/rl -f tsv --fields name --where 'tags has tmp' | tail -n +2 | "
-    "wbgql runs update demo/rl --ids-from - --remove-tag tmp --yes"))
+    "wbgql runs update demo/rl --ids-from - --remove-tag tmp --yes",
+    "wbgql ledger undo LEDGER    (puts the previous values back)"))
+@selection_options
 def update_runs(
     path: PathArg,
     ids: IdsOpt = None,
@@ -420,11 +427,14 @@ def update_runs(
     remove_tags: Annotated[Optional[List[str]], typer.Option("--remove-tag", metavar="TAG", show_default=False, help="Remove a tag (repeatable).")] = None,
     config: Annotated[Optional[List[str]], typer.Option("--config", metavar="KEY=JSON", show_default=False, help="Merge a config value (repeatable).")] = None,
     summary: Annotated[Optional[List[str]], typer.Option("--summary", metavar="KEY=JSON", show_default=False, help="Merge a summary value (repeatable).")] = None,
+    ledger: LedgerOutOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = None,
+    choice: Choice = Choice(),
 ) -> None:
-    """Change fields of runs chosen by --id/--ids-from or by a filter; only the given fields change."""
+    """Change fields of runs chosen by --id/--ids-from or by a filter; only the given fields change.
+    The previous values go to the ledger, so `wbgql ledger undo LEDGER` puts them back."""
     from ..client import UNSET
     from ..errors import UsageError
 
@@ -451,23 +461,21 @@ def update_runs(
         if not details:
             raise UsageError("nothing to update: give at least one of --name --notes --group --job-type "
                              "--add-tag --remove-tag --config --summary")
-        selection = _selection(ids, ids_from, filters, where, all_runs, "update", yes, dry_run)
+        selection = _selection(choice, ids, ids_from, filters, where, all_runs, "update", yes, dry_run)
         out = out_format(fmt)
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan", on_outcome: Any) -> Any:
-                return await client.update_runs(plan.path, plan.run_ids or (), **values, on_outcome=on_outcome)
-
-            return await _apply(client, path, selection, "update", out, yes=yes, dry_run=dry_run,
-                                details=details, changes=changes, act=act)
+            return await _change(client, path, selection, "update", out, choice, yes=yes, dry_run=dry_run,
+                                 ledger=ledger, details=details, changes=changes)
 
         run(work)
 
 
-@runs_app.command("delete", epilog=examples(
-    "wbgql runs delete demo/vision --where 'state = crashed and created_at < 30d ago' --dry-run",
-    "wbgql runs delete demo/vision --id vi000001 --id vi000002 --yes",
-    "wbgql runs delete demo/vision --ids-from ids.txt --dry-run -f json"))
+SOFT_DELETE = ("W&B's deletion is a soft delete: the runs are hidden and no longer counted, and can be "
+               "restored (wbgql runs restore --ledger LEDGER) until the server's retention period purges them.")
+
+
+@selection_options
 def delete_runs(
     path: PathArg,
     ids: IdsOpt = None,
@@ -476,56 +484,85 @@ def delete_runs(
     filters: FiltersOpt = None,
     all_runs: AllOpt = False,
     delete_artifacts: Annotated[bool, typer.Option("--delete-artifacts", help="Also delete the runs' artifacts, permanently.")] = False,
+    ledger: LedgerOutOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = None,
+    choice: Choice = Choice(),
 ) -> None:
-    """Soft-delete runs chosen by --id/--ids-from or by a filter (restorable with `runs restore`)."""
     with errors():
-        selection = _selection(ids, ids_from, filters, where, all_runs, "delete", yes, dry_run)
+        selection = _selection(choice, ids, ids_from, filters, where, all_runs, "delete", yes, dry_run)
         out = out_format(fmt)
-        details = ["soft delete (restorable with 'wbgql runs restore' until the retention period ends)"]
+        details = ["soft delete (restorable with 'wbgql runs restore --ledger LEDGER' until the retention "
+                   "period ends)"]
         if delete_artifacts:
             details.append("and delete their artifacts PERMANENTLY (restoring the runs will not bring them back)")
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan", on_outcome: Any) -> Any:
-                return await client.delete_runs(plan.path, plan.run_ids or (), delete_artifacts=delete_artifacts,
-                                                on_outcome=on_outcome)
-
-            return await _apply(client, path, selection, "delete", out, yes=yes, dry_run=dry_run, details=details,
-                                changes={"delete_artifacts": delete_artifacts}, act=act)
+            return await _change(client, path, selection, "delete", out, choice, yes=yes, dry_run=dry_run,
+                                 ledger=ledger, details=details, changes={"delete_artifacts": delete_artifacts})
 
         run(work)
 
 
+_DELETE_EXAMPLES = (
+    "wbgql runs {verb} demo/vision --state crashed,failed --older-than 30d --dry-run",
+    "wbgql runs {verb} demo/vision --keep-best 5 --by summary.val/acc --per sweep --yes",
+    "wbgql runs {verb} demo/vision --id vi000001 --id vi000002 --ledger cleanup.jsonl --yes",
+    "wbgql runs {verb} demo/vision --where 'tags has tmp' -f jsonl --yes > outcomes.jsonl",
+    "wbgql runs restore --ledger LEDGER    (brings back exactly those runs)")
+runs_app.command("delete", epilog=examples(*(e.format(verb="delete") for e in _DELETE_EXAMPLES)), help=(
+    "Delete runs chosen by --id/--ids-from, a filter and the selection options: plan, ledger, then act on "
+    "exactly the planned runs. " + SOFT_DELETE))(delete_runs)
+runs_app.command("archive", epilog=examples(*(e.format(verb="archive") for e in _DELETE_EXAMPLES)), help=(
+    "Archive runs: the same as `runs delete`. " + SOFT_DELETE))(delete_runs)
+
+
 @runs_app.command("restore", epilog=examples(
+    "wbgql runs restore --ledger LEDGER",
+    "wbgql runs restore --ledger LEDGER --recreate --yes",
     "wbgql runs restore demo/vision --id vi000001 --yes",
     "wbgql runs restore demo/vision --where 'state = crashed' --dry-run"))
+@selection_options
 def restore_runs(
-    path: PathArg,
+    path: Annotated[Optional[str], typer.Argument(metavar="ENTITY/PROJECT", show_default=False,
+                                                  help=f"The project: {PATH_FORMS} (not with --ledger).")] = None,
     ids: IdsOpt = None,
     ids_from: IdsFromOpt = None,
     where: WhereOpt = None,
     filters: FiltersOpt = None,
     all_runs: AllOpt = False,
+    ledger: Annotated[Optional[str], typer.Option(
+        "--ledger", metavar="LEDGER", show_default=False,
+        help="Restore exactly the runs this ledger deleted (the restore is added to the same ledger).")] = None,
+    recreate: Annotated[bool, typer.Option(
+        "--recreate", help="With --ledger: re-create from the ledger's backup the runs already purged.")] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = None,
+    choice: Choice = Choice(),
 ) -> None:
-    """Restore soft-deleted runs, by id (the precise way) or by filter (W&B's undeleteRuns)."""
+    """Restore soft-deleted runs: those a ledger deleted (the precise way), by id, or by filter
+    (W&B's undeleteRuns, which also brings back runs deleted by others)."""
+    from ..errors import UsageError
+
     with errors():
-        selection = _selection(ids, ids_from, filters, where, all_runs, "restore", yes, dry_run)
         out = out_format(fmt)
+        if ledger is not None:
+            if ids or ids_from or where is not None or filters is not None or all_runs:
+                raise UsageError("give either --ledger LEDGER or a selection (--id/--ids-from/--where/--filters), "
+                                 "not both")
+            restore_from_ledger(ledger, path, recreate=recreate, yes=yes, dry_run=dry_run, fmt=out)
+            return
+        if recreate:
+            raise UsageError("--recreate re-creates runs from a ledger's backup: it needs --ledger LEDGER")
+        if path is None:
+            raise UsageError("name the project (ENTITY/PROJECT), or give --ledger LEDGER",
+                             hint="e.g. wbgql runs restore --ledger LEDGER (see: wbgql ledger list)")
+        selection = _selection(choice, ids, ids_from, filters, where, all_runs, "restore", yes, dry_run)
 
         async def work(client: "Client") -> int:
-            async def act(plan: "Plan", on_outcome: Any) -> Any:
-                if plan.run_ids is not None:
-                    return await client.restore_runs(plan.path, plan.run_ids, on_outcome=on_outcome)
-                return await client.restore_runs(plan.path, filters=plan.selection.filters,
-                                                  every=plan.selection.every)
-
-            return await _apply(client, path, selection, "restore", out, yes=yes, dry_run=dry_run, details=[],
-                                changes={}, act=act)
+            return await _change(client, path, selection, "restore", out, choice, yes=yes, dry_run=dry_run,
+                                 ledger=None, details=[], changes={})
 
         run(work)
