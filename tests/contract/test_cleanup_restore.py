@@ -277,3 +277,22 @@ async def test_restore_after_an_engine_delete_under_faults_brings_back_the_plan_
         assert await snapshot(c, path, theirs) == {}
         assert result.verify["ok"], result.verify
         await c.restore_runs(path, theirs)
+
+
+async def test_a_run_the_cut_off_apply_never_sent_is_not_restored(demo, tmp_path):
+    path = "demo/nlp"
+    async with client(demo) as c:
+        ids = await ids_where(c, path, "state = killed", 6)
+        with Ledger.create(tmp_path / "cut.jsonl", server=c.settings.base_url, user="test") as ledger:
+            index = ledger.add_plan({"action": "delete", "path": path, "run_ids": ids, "changes": {},
+                                     "selection": {"kind": "ids", "ids": ids}})
+            ledger.event(index, "sending", run_ids=ids[:3])  # what the engine syncs before a batch
+            ledger.sync()
+            await c.delete_runs(path, ids[:3])  # ... then it died before writing the outcomes
+        await c.delete_runs(path, ids[5:])  # someone else deletes a run of the plan the apply never reached
+
+        result = await restore_from_ledger(c, tmp_path / "cut.jsonl")
+        assert sorted(o.run_id for o in result.outcomes) == sorted(ids[:3])
+        assert {o.status for o in result.outcomes} == {"restored"}
+        assert await snapshot(c, path, ids[5:]) == {}
+        await c.restore_runs(path, ids[5:])

@@ -83,10 +83,17 @@ def _acted_on(plan: PlanRecord) -> list[str]:
     the apply never finished, those with no outcome at all (it may have acted before it could
     write one). Never an id outside the plan."""
     unfinished = plan.done is None
+    # The engine records a synced `sending` event before each batch: then only those ids can
+    # have been acted on without an outcome. A ledger without such events: every pending id.
+    sending = [e for e in plan.events if e.get("kind") == "sending"]
+    sent = {i for e in sending for i in e.get("run_ids") or ()} if sending else None
     out = []
     for run_id in plan.run_ids:
         outcome = plan.outcomes.get(run_id)
-        if (outcome is None and unfinished) or (outcome is not None and outcome.status in _ACTED):
+        if outcome is None:
+            if unfinished and (sent is None or run_id in sent):
+                out.append(run_id)
+        elif outcome.status in _ACTED:
             out.append(run_id)
     return out
 
