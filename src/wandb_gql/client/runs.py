@@ -342,8 +342,12 @@ class RunsMixin(ProjectsMixin):
         (changing nothing) and fails on one that does not exist."""
         async def one(run_id: str) -> None:
             error = await self._delete_one(_storage_id(entity, project, run_id), False)
-            report(Outcome(run_id=run_id, status="unchanged" if error is None else "not_found",
-                           error=None if error is None else "no such run (or it was purged)"))
+            if error is None:
+                report(Outcome(run_id=run_id, status="unchanged"))
+            elif isinstance(error, GraphQLResponseError):  # the server answered: no such run
+                report(Outcome(run_id=run_id, status="not_found", error="no such run (or it was purged)"))
+            else:  # no answer: whether it exists cannot be told
+                report(Outcome(run_id=run_id, status="unknown", error=f"not live; checking it failed: {error}"))
 
         await asyncio.gather(*(one(i) for i in ids))
 
