@@ -364,10 +364,14 @@ def test_delete_dry_run_changes_nothing(wbgql, mutable_server):
     assert out.stderr.startswith(f"server: {mutable_server.base_url} as ")  # where and as whom, first
     assert f"plan: delete {crashed} run(s) in demo/rl (where state = crashed)" in out.stderr
     assert "dry run: nothing changed" in out.stderr and out.stdout == ""
-    out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--all", "--dry-run")
+    out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--all", "--include-running", "--dry-run")
     assert out.exit_code == 0 and "plan: delete 200 run(s)" in out.stderr, out
-    out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--where", "name exists", "--all", "--dry-run")
+    out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--where", "name exists", "--all",
+                       "--include-running", "--dry-run")
     assert out.exit_code == 0 and "plan: delete 200 run(s)" in out.stderr, out
+    running = count(wbgql, mutable_server, "demo/rl", "--where", "state = running")
+    out = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--all", "--dry-run")  # the rail: not running
+    assert out.exit_code == 0 and f"plan: delete {200 - running} run(s)" in out.stderr, out
     assert "matches every run" not in out.stderr  # --all says that is what is meant
     assert count(wbgql, mutable_server, "demo/rl", "--where", where) == crashed
     assert count(wbgql, mutable_server, "demo/rl") == 200
@@ -388,10 +392,10 @@ def test_delete_then_restore(wbgql, mutable_server):
     ids = [r["name"] for r in json.loads(wbgql.remote(mutable_server, "-f", "json", "runs", "list", "demo/nlp",
                                                       "--where", where).stdout)]
     assert ids
-    out = wbgql.remote(mutable_server, "-f", "json", "runs", "delete", "demo/nlp", "--where", where, "--yes")
+    out = wbgql.remote(mutable_server, "-f", "jsonl", "runs", "delete", "demo/nlp", "--where", where, "--yes")
     assert out.exit_code == 0, out
-    assert sorted(o["run_id"] for o in json.loads(out.stdout)) == sorted(ids)
-    assert {o["status"] for o in json.loads(out.stdout)} == {"deleted"}
+    assert sorted(o["run_id"] for o in parse_jsonl(out.stdout)) == sorted(ids)
+    assert {o["status"] for o in parse_jsonl(out.stdout)} == {"deleted"}
     assert f"delete: deleted {len(ids)}" in out.stderr
     assert count(wbgql, mutable_server, "demo/nlp") == 600 - len(ids)
     assert count(wbgql, mutable_server, "demo/nlp", "--where", where) == 0
@@ -408,14 +412,16 @@ def test_delete_then_restore(wbgql, mutable_server):
 
 
 def test_delete_by_id_with_unknown_id_exits_1(wbgql, mutable_server):
-    out = wbgql.remote(mutable_server, "-f", "csv", "runs", "delete", "demo/rl", "--id", "rl000007",
+    out = wbgql.remote(mutable_server, "-f", "jsonl", "runs", "delete", "demo/rl", "--id", "rl000007",
                        "--id", "nope", "--yes")
     assert out.exit_code == 1, out
-    rows = {r["run_id"]: r["status"] for r in csv.DictReader(io.StringIO(out.stdout))}
-    assert rows == {"rl000007": "deleted", "nope": "not_found"}
-    out = wbgql.remote(mutable_server, "runs", "restore", "demo/rl", "--id", "rl000007", "--id", "rl000008", "--yes")
+    assert {o["run_id"]: o["status"] for o in parse_jsonl(out.stdout)} == {"rl000007": "deleted", "nope": "not_found"}
+    out = wbgql.remote(mutable_server, "-f", "csv", "runs", "restore", "demo/rl", "--id", "rl000007", "--id",
+                       "rl000008", "--yes")
     assert out.exit_code == 0, out
-    assert "rl000007\trestored" in out.stdout and "rl000008\tunchanged" in out.stdout
+    # the final table is a summary: runs by status
+    assert {r["status"]: r["runs"] for r in csv.DictReader(io.StringIO(out.stdout))} == \
+        {"restored": "1", "unchanged": "1"}
     assert count(wbgql, mutable_server, "demo/rl") == 200
 
 
@@ -426,13 +432,13 @@ def test_restore_dry_run(wbgql, mutable_server):
 
 def test_update_fields_and_tags(wbgql, mutable_server):
     before = json.loads(wbgql.remote(mutable_server, "-f", "json", "runs", "get", "demo/rl/rl000010").stdout)
-    out = wbgql.remote(mutable_server, "-f", "json", "runs", "update", "demo/rl", "--id", "rl000010",
+    out = wbgql.remote(mutable_server, "-f", "jsonl", "runs", "update", "demo/rl", "--id", "rl000010",
                        "--name", "renamed", "--notes", "some notes", "--group", "g1", "--job-type", "eval",
                        "--add-tag", "keep", "--add-tag", "v9", "--remove-tag", "tmp",
                        "--config", "lr=0.5", "--config", "opt=adam", "--config", 'nested={"a": [1, 2]}',
                        "--summary", "best=1", "--yes")
     assert out.exit_code == 0, out
-    assert json.loads(out.stdout) == [{"run_id": "rl000010", "status": "updated", "error": None}]
+    assert parse_jsonl(out.stdout) == [{"run_id": "rl000010", "status": "updated", "error": None}]
     assert "set display_name: 'renamed'" in out.stderr and "add tags: keep, v9" in out.stderr
     after = json.loads(wbgql.remote(mutable_server, "-f", "json", "runs", "get", "demo/rl/rl000010").stdout)
     assert (after["display_name"], after["notes"], after["group"], after["job_type"]) == \
@@ -460,7 +466,8 @@ def test_update_by_filter(wbgql, mutable_server):
     assert count(wbgql, mutable_server, "demo/rl", "--where", "tags has was-killed") == n
     out = wbgql.remote(mutable_server, "-f", "json", "runs", "update", "demo/rl", "--where", "name = none",
                        "--notes", "x", "--yes")
-    assert (out.exit_code, out.stdout) == (0, "[]\n") and "nothing to do" in out.stderr, out
+    assert out.exit_code == 0 and "nothing to do" in out.stderr, out
+    assert json.loads(out.stdout) == {"ok": True, "ledger": None, "plans": [], "undo": None}
 
 
 def test_update_unknown_id_exits_1(wbgql, mutable_server):
@@ -494,8 +501,8 @@ def test_local_subprocess_delete_persists(isolated_env):
     proc = run_process("--local", "runs", "list", "demo/rl", "-n", "2", env=env)
     assert proc.returncode == 0, proc
     assert "rl000199" in proc.stdout and "rl000198" in proc.stdout
-    proc = run_process("--local", "runs", "delete", "demo/rl", "--where", "state = running", "--yes",
-                       env=env, module=False)
+    proc = run_process("--local", "runs", "delete", "demo/rl", "--where", "state = running", "--include-running",
+                       "--yes", env=env, module=False)
     assert proc.returncode == 0 and "delete: deleted" in proc.stderr, proc
     deleted = int(re.search(r"deleted (\d+)", proc.stderr).group(1))
     proc = run_process("--local", "runs", "count", "demo/rl", env=env)
@@ -644,8 +651,8 @@ def test_restore_by_filter_reports_what_came_back(wbgql, mutable_server):
     assert count(wbgql, mutable_server, "demo/nlp") == before - len(ids)
     refused = wbgql.remote(mutable_server, "runs", "restore", "demo/nlp", "--where", "name exists", "--yes")
     assert refused.exit_code == 2, refused  # matches every run: needs --all
-    out = wbgql.remote(mutable_server, "-f", "json", "runs", "restore", "demo/nlp", "--where", where, "--yes")
+    out = wbgql.remote(mutable_server, "-f", "jsonl", "runs", "restore", "demo/nlp", "--where", where, "--yes")
     assert out.exit_code == 0, out
-    assert sorted(o["run_id"] for o in json.loads(out.stdout)) == ids
-    assert {o["status"] for o in json.loads(out.stdout)} == {"restored"}
+    assert sorted(o["run_id"] for o in parse_jsonl(out.stdout)) == ids
+    assert {o["status"] for o in parse_jsonl(out.stdout)} == {"restored"}
     assert count(wbgql, mutable_server, "demo/nlp") == before

@@ -365,12 +365,17 @@ async def _change(client: "Client", path: str, selection: "Selection", action: s
         ticker.cancel()
         STATUS.stop()
     note("\n".join(plan.describe()))
-    if dry_run or plan.empty:
-        if fmt in (Format.json, Format.jsonl) and (dry_run or fmt == Format.json):
+    if dry_run:
+        if fmt in (Format.json, Format.jsonl):
             write(dumps(plan.to_dict(), pretty=fmt == Format.json) + "\n")
-        elif fmt in (Format.csv, Format.tsv) and not dry_run:
-            make_writer(fmt, ["status", "runs"]).close()
         note("nothing to do: no runs match" if plan.empty else "dry run: nothing changed")
+        return 0
+    if plan.empty:  # the summary of doing nothing, in the shape of a real one
+        if fmt == Format.json:
+            write(dumps({"ok": True, "ledger": None, "plans": [], "undo": None}, pretty=True) + "\n")
+        elif fmt != Format.jsonl:
+            make_writer(fmt, ["status", "runs"]).close()
+        note("nothing to do: no runs match")
         return 0
     count = "the matching deleted runs" if plan.run_ids is None else f"{len(plan.run_ids):,} run(s)"
     confirm(f"{action} {count} in {plan.path} on {plan.server}?", yes)
