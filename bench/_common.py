@@ -133,6 +133,36 @@ def make_data(db: Path = DEFAULT_DB, n: int = N_RUNS, *, quiet: bool = False) ->
     return db
 
 
+def make_project(db: Path, entity: str, project: str, n: int, *, group: str = "doomed", others: int = 0,
+                 seed: int = 3) -> None:
+    """A fresh project of n finished runs in `group` (plus `others` in another group), with P1's
+    config/summary shapes, inserted straight into SQLite; replaces the project's runs if any."""
+    from wandb_gql.server.store import Store
+
+    store = Store(db)
+    conn = store.conn
+    rng = random.Random(seed)
+    base = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    conn.execute("BEGIN")
+    project_id = store.ensure_project(entity, project)["id"]
+    conn.execute("DELETE FROM runs WHERE project_id = ?", (project_id,))
+    rows = []
+    for i in range(n + others):
+        created = base + timedelta(minutes=i)
+        summary = _summary(rng, i, created)
+        stamp = (created + timedelta(seconds=summary["_runtime"])).strftime(fmt)
+        rows.append((project_id, f"{project[:8]}{i:06d}", f"run-{i}", "finished",
+                     orjson.dumps(_config(rng, i)).decode(), orjson.dumps(summary).decode(),
+                     orjson.dumps(["baseline"] if i % 3 == 0 else []).decode(),
+                     group if i < n else "other", "train", "local", created.strftime(fmt), stamp, stamp))
+    conn.executemany(
+        "INSERT INTO runs (project_id, name, display_name, state, config, summary, tags, group_name,"
+        " job_type, username, created_at, updated_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.execute("COMMIT")
+    conn.close()
+
+
 # -- the server, in its own process ----------------------------------------------------------
 _SERVER_PIDS: dict[str, int] = {}  # base_url -> pid, for servers started here
 
@@ -164,13 +194,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(db: Path) -> Iterator[tuple[str, str]]:
+def server_process(db: Path, *, faults: dict | None = None) -> Iterator[tuple[str, str]]:
     """`wbgql server` as a subprocess; yields (base_url, api_key) once /healthz answers."""
     port = _free_port()
     api_key = "local-" + secrets.token_hex(24)
     log = open(Path(db).with_suffix(".server.log"), "w")
+    extra = ["--faults", orjson.dumps(faults).decode()] if faults else []
     proc = subprocess.Popen([str(BIN / "wbgql"), "server", "--db", str(db), "--port", str(port),
-                             "--api-key", api_key], stdout=log, stderr=subprocess.STDOUT)
+                             "--api-key", api_key, *extra], stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

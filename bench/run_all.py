@@ -4,7 +4,8 @@
 
 Order: data set (made once, reused), P6 (no server needed), then one `wbgql server` subprocess for
 P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits),
-then P7 (its own servers over 10k and 100k runs; `--no-p7` skips it).
+then P7 (its own servers over 10k and 100k runs; `--no-p7` skips it), then P3 (its own server with
+30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import p1_list_runs  # noqa: E402
+import p3_cleanup  # noqa: E402
 import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
 from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--lazy-budget", type=float, default=300.0,
                         help="P1 (b) runs in full if projected under this many seconds")
     parser.add_argument("--no-p7", action="store_true", help="skip P7 (memory over 100k runs, ~2 min)")
+    parser.add_argument("--no-p3", action="store_true", help="skip P3 (cleanup of 1,000 runs, ~3 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -64,6 +67,12 @@ def main() -> None:
         p4 = p4_raw_baseline.bench(base_url, api_key, repeat=args.repeat)
         p1 = p1_list_runs.bench(base_url, api_key, lazy_budget=args.lazy_budget, client_repeat=args.repeat)
     p7 = {} if args.no_p7 else _p7()
+    p3: dict = {}
+    if not args.no_p3:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="wbgql-p3-") as tmp:
+            p3 = p3_cleanup.bench(Path(tmp) / "p3.db", repeat=3, ledger_dir=Path(tmp))
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -87,6 +96,13 @@ def main() -> None:
         ("P6 wbgql --help, PYTHONDONTWRITEBYTECODE=1", f"{p6['help_nopyc_s']:.3f} s", "", ""),
         ("P6 python -c pass (floor)", f"{p6['python_s']:.3f} s", "", ""),
     ]
+    for action, label in (("delete", "delete"), ("tag", "add a tag to")):
+        if action in p3:
+            r = p3[action]
+            rows.append((f"P3 wbgql {label} 1,000 runs, ledger on", f"{r['gql_s']:.3f} s", "",
+                         "whole process, 30 ms per request"))
+            rows.append((f"P3 wandb.Api loop, {action}", f"{r['wandb_s']:.1f} s", f"{r['ratio']:.1f}x faster",
+                         f">= 20x {ok(r['ratio'] >= 20)}"))
     for case, peaks in p7.items():
         small, large = peaks.get(10_000), peaks.get(100_000)
         if small and large:
@@ -99,7 +115,7 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
     if args.json:
         p4.pop("times", None)
-        args.json.write_text(json.dumps({"p1": p1, "p4": p4, "p6": p6, "p7": p7}, indent=2))
+        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p7": p7}, indent=2))
 
 
 if __name__ == "__main__":
