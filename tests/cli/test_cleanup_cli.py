@@ -407,3 +407,17 @@ def test_the_key_never_appears_in_ledgers_or_output(demo, tmp_path, isolated_env
         assert key not in proc.stdout and key not in proc.stderr
     text = ledger.read_text()
     assert key not in text and '"--api-key","***"' in text.replace(", ", ",")
+
+
+def test_progress_on_a_terminal_shows_done_failed_left(demo, caller, tmp_path):
+    from .conftest import Terminal
+
+    caller.faults(SLOW)
+    env = {**os.environ, **env_for(demo), "TERM": "xterm"}
+    with Terminal() as terminal, open(tmp_path / "out.jsonl", "w") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "-f", "jsonl", "runs", "delete", "demo/vision",
+                               "--state", "finished", "--yes"], env=env, stdout=stdout, stderr=terminal.fd,
+                              timeout=180)
+    assert proc.returncode == 0, terminal.text
+    assert re.search(r"deleting 8\d\d run\(s\).*\d+/8\d\d\s+0 failed\s+\d+ left\s+\d+/s", terminal.text), terminal.text
+    assert len(parse_jsonl((tmp_path / "out.jsonl").read_text())) > 800  # stdout: data only
