@@ -245,9 +245,10 @@ async def test_mutations_pin_ids_in_batches():
     async with c:
         out = await c.delete_runs("demo/vision", ids)
     lookups = [len(orjson.loads(v["filters"])["name"]["$in"]) for v in fake.of("ProjectRunIds")]
-    assert sorted(lookups)[-3:] == [201, 500, 500]  # the pin, then one re-check per deleteRuns batch
+    # the pin (1000 + 201: the server's largest page), then one re-check per deleteRuns batch
+    assert sorted(lookups) == [200, 201, 500, 500, 1000]
     bulk = fake.of("DeleteRuns")
-    assert [len(orjson.loads(v["filters"])["name"]["$in"]) for v in bulk] == [100] * 12
+    assert [len(orjson.loads(v["filters"])["name"]["$in"]) for v in bulk] == [500, 500, 200]
     assert all(c.policy is IDEMPOTENT for c in fake.calls if c.operation == "DeleteRuns")
     assert len(fake.of("DeleteRun")) == 1  # only the probe of the id that is not live
     assert [o.status for o in out].count("deleted") == 1200 and out[-1].status == "not_found"

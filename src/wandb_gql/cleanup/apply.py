@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ApplyResult", "apply_plan", "resume", "BATCH"]
 
-BATCH = 100  # ids per bulk mutation, and per ledger sync
+BATCH = 500  # ids per bulk mutation, and per ledger sync
+READ_BATCH = 1000  # ids per backup or drift lookup: the server's largest page
 # What each action's success is called; an id found already there is `unchanged`.
 DONE = {"delete": "deleted", "restore": "restored", "update": "updated", "tag": "updated", "move": "moved"}
 _READ_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
@@ -168,7 +169,7 @@ class _Applier:
         which the drift check reads. A restore has nothing to back up: its runs are deleted."""
         if self.action == "restore":
             return {}
-        chunks = [list(ids[s:s + BATCH]) for s in range(0, len(ids), BATCH)]
+        chunks = [list(ids[s:s + READ_BATCH]) for s in range(0, len(ids), READ_BATCH)]
 
         async def fetch(chunk: list[str]) -> list[Any]:
             return [run async for run in self.client.runs(self.path, filters={"name": {"$in": chunk}},
@@ -221,7 +222,7 @@ class _Applier:
         if self.selection.get("kind") != "filter" or not ids:
             return None
         query = self.selection.get("filters") or {}
-        chunks = [ids[s:s + BATCH] for s in range(0, len(ids), BATCH)]
+        chunks = [ids[s:s + READ_BATCH] for s in range(0, len(ids), READ_BATCH)]
 
         async def chunk_ids(chunk: list[str]) -> list[str]:
             return [i async for i in self.client.run_ids(self.path, filters={"$and": [query, {"name": {"$in": chunk}}]})]

@@ -324,11 +324,21 @@ async def make_plan(client: "Client", path: str, selection: Selection, action: s
     """Resolve the selection to run ids now, asking only for the fields the plan and the options
     need, with the server and user the change will run as. Refuses (PlanError, exit 3) a
     selection that is every live run of the project without `every`, and one above max_runs."""
+    import asyncio
+
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
     entity, project = await client.project_path(path)
     full = f"{entity}/{project}"
-    viewer = await client.viewer()
+    # Who acts is asked while the runs are resolved: one round trip less before the plan shows.
+    viewer_task = asyncio.ensure_future(client.viewer())
+    try:
+        if action != "restore":
+            runs, live = await _resolve(client, full, selection)
+        viewer = await viewer_task
+    finally:
+        if not viewer_task.done():
+            viewer_task.cancel()
     base: dict[str, Any] = {"action": action, "server": client.settings.base_url, "user": viewer.username, "path": full,
             "selection": selection, "details": tuple(details), "changes": dict(changes or {})}
     if action == "restore":
@@ -337,7 +347,6 @@ async def make_plan(client: "Client", path: str, selection: Selection, action: s
         if ids is not None:
             _check_max(selection, len(ids), full)
         return Plan(run_ids=ids, **base)
-    runs, live = await _resolve(client, full, selection)
     if live and sum(1 for r in runs if r.id is not None) >= live and not selection.every:
         raise PlanError(f"refusing to {action} every live run of {full} ({live:,}) without --all",
                         hint="the selection matches every run, whatever it looks like: narrow it, "

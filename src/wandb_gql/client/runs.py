@@ -27,8 +27,8 @@ OPTIONAL_FIELDS = {f.name: f.flag for f in RUN_FIELDS if f.optional}
 _ALWAYS = frozenset(f.name for f in RUN_FIELDS if not f.optional)
 # Names of the one vocabulary that need no field of their own (derived from entity/project/name).
 _DERIVED = frozenset({"path", "url", "entity", "project"})
-_ID_BATCH = 500      # ids per `name $in [...]` lookup
-_BULK_BATCH = 100  # ids per bulk mutation (deleteRuns/undeleteRuns filter, modifyRuns ids)
+_ID_BATCH = 1000     # ids per `name $in [...]` lookup: the server's largest page
+_BULK_BATCH = 500  # ids per bulk mutation (deleteRuns/undeleteRuns filter, modifyRuns ids)
 _MUTATION_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
 _EVERY_FIELD = frozenset(f.name for f in RUN_FIELDS)
 
