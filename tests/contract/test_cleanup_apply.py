@@ -240,3 +240,15 @@ async def test_lost_answers_after_commit_are_not_misreported(tmp_path, monkeypat
             out = await c.delete_runs("demo/p", ["r0"])
             assert out[0].status == "unknown" and not out[0].ok and "re-check failed" in (out[0].error or "")
         assert rows(tmp_path / "db", "p")["r0"]["deleted_at"]  # it was deleted: unknown was the honest answer
+
+
+async def test_resume_leaves_an_interrupted_undo_to_ledger_undo(server, tmp_path):
+    """A revert plan (written by `undo`) is not replayed by resume: undo itself is the safe way on."""
+    path = tmp_path / "undo.jsonl"
+    with Ledger.create(path, server=server.base_url, user="local") as ledger:
+        ledger.add_plan({"action": "revert", "path": "demo/rl", "run_ids": ["rl000001"], "changes": {"fields": {}}},
+                        {"undo_of": 0})
+    async with Client(server.base_url, server.api_key) as client:
+        results = await resume(client, path)
+    assert [r.verify["note"] for r in results] == ["an interrupted undo is finished by running 'wbgql ledger undo' again"]
+    assert read_ledger(path).complete

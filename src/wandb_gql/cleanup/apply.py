@@ -122,6 +122,13 @@ async def _resume_plan(client: "Client", ledger: Ledger, record: PlanRecord,
             ledger.done(record.index, verify=verify)
             ledger.sync()
             return ApplyResult(record.index, [], [], verify, ledger.path)
+        if record.action not in DONE:
+            # An undo's revert plan: undo compares each run with its backup, so running it again
+            # is the safe way on, not replaying its per-field writes here.
+            verify = {"ok": False, "note": "an interrupted undo is finished by running 'wbgql ledger undo' again"}
+            ledger.done(record.index, verify=verify)
+            ledger.sync()
+            return ApplyResult(record.index, [], [], verify, ledger.path)
         options = record.data.get("options") or {}
         current = await applier.backup(pending, bool(options.get("backup_history")), have=set(record.backups))
         skipped = await applier.drift(pending, current)
