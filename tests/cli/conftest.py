@@ -27,6 +27,7 @@ def isolated_env(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("WBGQL_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path
 

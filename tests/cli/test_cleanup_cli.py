@@ -122,6 +122,28 @@ def test_dry_run_json_changes_nothing_and_writes_no_ledger(wbgql, demo, isolated
     assert not list((isolated_env / "xdg").rglob("*.jsonl"))  # a dry run writes no ledger
 
 
+def test_protected_tags_come_from_the_config_file_and_protect_tag_adds(wbgql, demo, isolated_env, monkeypatch):
+    before = snapshot(wbgql, demo, "demo/rl")
+    tagged = {i for i, r in before.items() if r["state"] == "crashed" and "tmp" in (r["tags"] or [])}
+    assert tagged
+
+    def planned(*extra: str) -> dict:
+        out = wbgql.remote(demo, "-f", "json", "runs", "delete", "demo/rl", "--state", "crashed", "--dry-run", *extra)
+        assert out.exit_code == 0, out
+        return json.loads(out.stdout)
+
+    assert tagged <= set(planned()["run_ids"])  # tmp protects nothing by default
+    assert not tagged & set(planned("--protect-tag", "tmp")["run_ids"])
+    config = isolated_env / "wandb-gql.toml"
+    config.write_text('[cleanup]\nprotect_tags = ["keep", "tmp"]\n')
+    monkeypatch.setenv("WBGQL_CONFIG", str(config))
+    plan = planned()
+    assert not tagged & set(plan["run_ids"]) and plan["excluded"]["protected"] >= len(tagged)
+    config.write_text("[cleanup\n")
+    bad = wbgql.remote(demo, "runs", "delete", "demo/rl", "--state", "crashed", "--dry-run")
+    assert bad.exit_code == 2 and "not valid TOML" in bad.stderr and "Traceback" not in bad.stderr, bad
+
+
 def test_archive_is_delete_and_both_helps_say_it_is_a_soft_delete(wbgql, demo):
     for command in ("delete", "archive"):
         text = " ".join(wbgql("runs", command, "--help").stdout.split())

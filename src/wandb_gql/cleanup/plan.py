@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import PlanError, UsageError
 from ..models import Outcome
+from .config import DEFAULT_PROTECT_TAGS, protected_tags
 
 if TYPE_CHECKING:
     from ..client import Client
     from ..models import Run
 
-__all__ = ["Selection", "Plan", "make_plan", "tally", "read_ids", "DEFAULT_PROTECT_TAGS", "ACTIONS"]
+__all__ = ["Selection", "Plan", "make_plan", "tally", "read_ids", "DEFAULT_PROTECT_TAGS", "protected_tags", "ACTIONS"]
 
 ACTIONS = ("update", "delete", "restore", "tag", "move")
-DEFAULT_PROTECT_TAGS = ("keep", "protected")
 PER = ("group", "sweep", "job_type")
 MODES = ("min", "max")
 SAMPLE = 10
@@ -190,7 +190,7 @@ def _rails(*, keep_best: int | None, by: str | None, mode: str, keep_last: int |
             raise UsageError("--per groups runs for --keep-best or --keep-last: give one of them too")
     if max_runs is not None and max_runs < 1:
         raise UsageError(f"--max must be at least 1, not {max_runs}")
-    tags = DEFAULT_PROTECT_TAGS if protect_tags is None else tuple(dict.fromkeys(t for t in protect_tags if t))
+    tags = protected_tags() if protect_tags is None else tuple(dict.fromkeys(t for t in protect_tags if t))
     return {"keep_best": keep_best, "by": by, "mode": mode, "keep_last": keep_last, "per": per,
             "include_running": include_running, "protect_tags": tags, "max_runs": max_runs}
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -34,6 +33,7 @@ from ..errors import FilterError, PlanError, UsageError
 from ..models import Outcome
 from ..paths import parse_project_path
 from .apply import ApplyResult, apply_plan
+from .config import load_toml
 from .plan import Plan, Selection, make_plan
 
 if TYPE_CHECKING:
@@ -101,14 +101,9 @@ def load_policy(path: str | Path) -> Policy:
     """Read and check a policy file; UsageError (exit 2, nothing sent) naming the rule and key."""
     path = Path(path).expanduser()
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"cannot read policy {path}: {e.strerror or e}") from None
-    toml = _toml()
-    try:
-        doc = toml.loads(raw.decode("utf-8"))
-    except (toml.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"policy {path} is not valid TOML: {e}") from None
+        doc = load_toml(path)
+    except UsageError as e:
+        raise UsageError(f"policy: {e.message}") from None
     where = f"policy {path}"
     unknown = sorted(set(doc) - {"defaults", "rule"})
     if unknown:
@@ -131,16 +126,6 @@ def load_policy(path: str | Path) -> Policy:
         names.add(name)
         out.append(_rule(name, {**defaults, **table}, label))
     return Policy(path, tuple(out))
-
-
-def _toml() -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib
-    import tomli  # the runtime dependency on Python 3.10
-
-    return tomli
 
 
 def _check_keys(table: dict[str, Any], label: str, allowed: dict[str, Any]) -> None:

@@ -84,9 +84,9 @@ class Choice:
     def selection(self, *, ids: Optional[Sequence[str]], filters: Optional[str], where: Optional[str],
                   every: bool, action: str) -> "Selection":
         """The checked Selection (UsageError, exit 2, before anything is sent)."""
-        from ..cleanup.plan import DEFAULT_PROTECT_TAGS, Selection
+        from ..cleanup.plan import Selection, protected_tags
 
-        protect = None if not self.protect_tags else (*DEFAULT_PROTECT_TAGS, *self.protect_tags)
+        protect = None if not self.protect_tags else (*protected_tags(), *self.protect_tags)
         return Selection.choose(
             ids=ids, filters=filters, where=where, every=every, action=action,
             older_than=self.older_than, states=_split(self.states), users=_split(self.users),
