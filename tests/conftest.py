@@ -117,7 +117,9 @@ class Recorder:
         self.target = target
         self.requests: list[dict[str, Any]] = []
         self.response_bytes: list[int] = []
-        self.fail_when: Any = None  # callable(body) -> HTTP status to answer instead, or None
+        # callable(body) -> what to answer instead of forwarding: an HTTP status, or (status,
+        # [error messages]) as a GraphQL server would answer; None forwards
+        self.fail_when: Any = None
         # callable(body) -> True: forward the request, let the server commit, then drop the
         # connection instead of answering (a proxy that loses responses)
         self.drop_after: Any = None
@@ -136,9 +138,10 @@ class Recorder:
             raw = await request.read()
             body = json.loads(raw)
             self.requests.append(body)
-            status = self.fail_when(body) if self.fail_when else None
-            if status:
-                return web.json_response({"errors": [{"message": "injected by test proxy"}]}, status=status)
+            answer = self.fail_when(body) if self.fail_when else None
+            if answer:
+                status, messages = answer if isinstance(answer, tuple) else (answer, ["injected by test proxy"])
+                return web.json_response({"errors": [{"message": m} for m in messages]}, status=status)
             async with self._session.post(self.target + request.path, data=raw,
                                           headers={"Authorization": request.headers.get("Authorization", ""),
                                                    "Content-Type": "application/json"}) as resp:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Recorder
 from wandb_gql.server.local import LocalServer
 
 from .conftest import parse_jsonl, run_process
@@ -167,61 +168,21 @@ def test_list_deleted_shows_deletion_and_purge_dates(wbgql, demo):
 
 
 def test_list_deleted_on_a_server_that_cannot_says_so_in_one_line(wbgql, demo):
-    with WithoutDeletedRuns(demo.base_url) as wandb_like:
-        out = wbgql("--base-url", wandb_like.base_url, "--api-key", demo.api_key, "runs", "list", "demo/rl",
-                    "--deleted")
+    wandb_like = without_deleted_runs(demo.base_url)
+    out = wbgql("--base-url", wandb_like.base_url, "--api-key", demo.api_key, "runs", "list", "demo/rl",
+                "--deleted")
     assert out.exit_code == 2, out
     assert len(out.stderr.strip().splitlines()) <= 2 and "cannot list deleted runs" in out.stderr, out
     assert out.stdout == ""
 
 
-class WithoutDeletedRuns:
+def without_deleted_runs(target: str) -> Recorder:
     """A proxy in front of the local server that answers as W&B does for the local extension:
     'Cannot query field "deletedRuns"' (W&B cannot list deleted runs)."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __enter__(self) -> "WithoutDeletedRuns":
-        import asyncio
-        import threading
-
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
-        return self
-
-    def _run(self, ready) -> None:
-        import aiohttp
-        from aiohttp import web
-
-        async def handle(request: web.Request) -> web.Response:
-            raw = await request.read()
-            if b"deletedRuns" in raw:
-                return web.json_response({"errors": [{"message": 'Cannot query field "deletedRuns" on type '
-                                                                 '"Project".'}]}, status=400)
-            async with self._session.post(self.target + request.path, data=raw, headers={
-                    "Authorization": request.headers.get("Authorization", ""),
-                    "Content-Type": "application/json"}) as resp:
-                return web.Response(body=await resp.read(), status=resp.status, content_type="application/json")
-
-        async def start() -> None:
-            self._session = aiohttp.ClientSession()
-            app = web.Application()
-            app.router.add_post("/graphql", handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-
-        self._loop.run_until_complete(start())
-        ready.set()
-        self._loop.run_forever()
-
-    def __exit__(self, *_exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+    proxy = Recorder(target)
+    proxy.fail_when = lambda body: ((400, ['Cannot query field "deletedRuns" on type "Project".'])
+                                    if "deletedRuns" in body["query"] else None)
+    return proxy
 
 
 # ---------------------------------------------------------------------------- streaming, interruption

@@ -194,50 +194,23 @@ async def test_client_deleted_runs_of_a_missing_project_names_the_close_ones(fre
     assert caught.value.hint == "local has: p"
 
 
-class _LikeWandb:
+def _like_wandb(target: str, schema_text: str):
     """A loopback proxy that validates every document against W&B's reference schema (which has
     no local extensions) and answers invalid ones as a GraphQL server does: 400 and the
     validation messages. Valid ones go on to the local server."""
+    from graphql import build_schema, parse, validate
 
-    def __init__(self, target: str, schema_text: str) -> None:
-        import asyncio
-        import threading
+    from tests.conftest import Recorder
 
-        from graphql import build_schema
+    schema = build_schema(schema_text)
+    proxy = Recorder(target)
 
-        self.target, self.schema = target, build_schema(schema_text)
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
+    def invalid(body):
+        errors = validate(schema, parse(body["query"]))
+        return (400, [e.message for e in errors]) if errors else None
 
-    def _run(self, ready) -> None:
-        import aiohttp
-        from aiohttp import web
-        from graphql import parse, validate
-
-        async def handle(request: web.Request) -> web.Response:
-            raw = await request.read()
-            errors = validate(self.schema, parse(json.loads(raw)["query"]))
-            if errors:
-                return web.json_response({"errors": [{"message": e.message} for e in errors]}, status=400)
-            async with self._session.post(self.target + "/graphql", data=raw, headers={
-                    "Authorization": request.headers["Authorization"], "Content-Type": "application/json"}) as r:
-                return web.Response(body=await r.read(), status=r.status, content_type="application/json")
-
-        async def start() -> None:
-            self._session = aiohttp.ClientSession()
-            app = web.Application()
-            app.router.add_post("/graphql", handle)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-
-        self._loop.run_until_complete(start())
-        ready.set()
-        self._loop.run_forever()
+    proxy.fail_when = invalid
+    return proxy
 
 
 async def test_against_w_and_b_deleted_runs_says_it_cannot(fresh_server, fresh_api):
@@ -248,7 +221,7 @@ async def test_against_w_and_b_deleted_runs_says_it_cannot(fresh_server, fresh_a
 
     if not (REFERENCE / "wandb-reference.graphql").is_file():
         pytest.skip("the W&B reference schema is absent here")
-    wandb_like = _LikeWandb(fresh_server.base_url, (REFERENCE / "wandb-reference.graphql").read_text())
+    wandb_like = _like_wandb(fresh_server.base_url, (REFERENCE / "wandb-reference.graphql").read_text())
     create(fresh_api, "a")
     async with Client(wandb_like.base_url, fresh_server.api_key) as c:
         assert [r.name async for r in c.runs("local/p")] == ["a"]  # the ordinary documents pass
