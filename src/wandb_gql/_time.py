@@ -11,14 +11,16 @@ import re
 from datetime import datetime, timedelta, timezone
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# y is 365 days: "older than a year" is a retention rule people write; months are left out
+# because "m" already means minutes.
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?",
     re.IGNORECASE,
 )
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*$")
 
 
 def utc_naive(when: datetime | None = None) -> datetime:
@@ -61,10 +63,10 @@ def parse_iso(text: str) -> str | None:
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d', '12h', '30m', '90s', '2w', '1.5h' -> timedelta; ValueError says what is accepted."""
+    """'7d', '12h', '30m', '90s', '2w', '1y', '1.5h' -> timedelta; ValueError says what is accepted."""
     m = _DURATION.match(text)
     if not m:
-        raise ValueError(f"invalid duration {text!r}: use a number and a unit, like 7d, 12h, 30m or 90s")
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit, like 7d, 12h, 30m, 90s, 2w or 1y")
     try:
         return timedelta(seconds=float(m.group(1)) * UNITS[m.group(2)])
     except OverflowError:

@@ -37,7 +37,7 @@ async def every_run(c: Client, path: str, summary=None) -> list:
     return [r async for r in c.runs(path, summary_keys=summary)]
 
 
-@pytest.mark.parametrize("where", ['name ~ "."', "created_at > 2000-01-01", 'display_name ~ ""',
+@pytest.mark.parametrize("where", ['name ~ "."', "created_at > 2000-01-01", "created_at > 100y ago", 'display_name ~ ""',
                                    "state in (finished, crashed, failed, running, killed)"])
 async def test_every_run_refused_by_counting_whatever_the_filter(demo, where):
     async with client(demo) as c:

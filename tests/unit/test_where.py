@@ -96,6 +96,7 @@ GOLDEN: list[tuple[str, dict]] = [
     ("heartbeat_at < 12h ago", {"heartbeatAt": {"$lt": "2024-03-01T00:00:00"}}),
     ("updated_at < 1d ago", {"updatedAt": {"$lt": "2024-02-29T12:00:00"}}),
     ("created_at < 2w ago", {"createdAt": {"$lt": "2024-02-16T12:00:00"}}),
+    ("created_at < 1y ago", {"createdAt": {"$lt": "2023-03-02T12:00:00"}}),  # 365 days (2024 is a leap year)
     ("created_at < 30d AGO", {"createdAt": {"$lt": "2024-01-31T12:00:00"}}),
     # precedence, grouping, flattening, not
     ("state = a or state = b and group = c",
@@ -179,9 +180,9 @@ ERRORS: list[tuple[str, str, int]] = [
     ("name ~ '[a-'", "invalid regex '[a-': unterminated character set", 7),
     ("name ~ (a)", "expected a regex (quote it if it holds spaces or parentheses) after '~', "
                    "found '('", 7),
-    ("created_at < 12x ago", "unknown time unit 'x' in '12x ago': expected s, m, h, d or w", 13),
-    ("created_at < 30D ago", "unknown time unit 'D' in '30D ago': expected s, m, h, d or w", 13),
-    ("created_at < 12 ago", "missing time unit in '12 ago': expected s, m, h, d or w", 13),
+    ("created_at < 12x ago", "unknown time unit 'x' in '12x ago': expected s, m, h, d, w or y", 13),
+    ("created_at < 30D ago", "unknown time unit 'D' in '30D ago': expected s, m, h, d, w or y", 13),
+    ("created_at < 12 ago", "missing time unit in '12 ago': expected s, m, h, d, w or y", 13),
     ("created_at < x3d ago", "expected <n><unit> before 'ago' (e.g. 30d ago), found 'x3d'", 13),
     ("summary.loss < 3d ago", "relative time '3d ago' is only valid on created_at, "
                               "heartbeat_at and updated_at, not summary.loss", 15),

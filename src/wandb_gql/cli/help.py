@@ -51,7 +51,7 @@ VALUES
   strings                bare (crashed, adam) or quoted ('two words', "x,y")
   true false null
   times                  ISO dates and times in UTC: 2024-05-01, 2024-05-01T12:30:00Z
-                         relative: <n><unit> ago, unit s m h d w: 30d ago, 12h ago
+                         relative: <n><unit> ago, unit s m h d w y: 30d ago, 12h ago, 1y ago
 
 W&B TRAPS (the lint warns about these; wbgql runs explain shows them)
   - In raw --filters JSON, summary keys are 'summary_metrics.<key>': 'summary.<key>' silently

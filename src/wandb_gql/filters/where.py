@@ -415,7 +415,7 @@ class _Parser:
         unit = m.group(2)
         if unit not in UNITS:
             what = f"unknown time unit '{unit}'" if unit else "missing time unit"
-            raise self.error(f"{what} in '{text}': expected s, m, h, d or w", tok.pos)
+            raise self.error(f"{what} in '{text}': expected s, m, h, d, w or y", tok.pos)
         if fld.kind != "time":
             raise self.error(f"relative time '{text}' is only valid on {_TIME_FIELD_WORDS}, "
                              f"not {fld.label}", tok.pos)
