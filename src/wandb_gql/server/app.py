@@ -23,11 +23,12 @@ from graphql.error import GraphQLSyntaxError
 
 from .db import transaction
 from .executor import executor_options
+from . import tokens
 from .faults import Faults
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema
-from .resolvers.file import file_id_from_token
 from .store import BadInput, Store, Viewer
+from .store.blobs import md5_b64 as blobs_md5
 
 log = logging.getLogger("wandb_gql.server")
 _EXECUTOR = executor_options()
@@ -49,8 +50,10 @@ class Server:
     """Everything one running server holds: storage, the executable schema, faults, retention."""
 
     def __init__(self, store: Store, *, retention: timedelta = timedelta(days=7),
-                 faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = ()) -> None:
+                 faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = (),
+                 url_ttl: float = tokens.DEFAULT_TTL) -> None:
         self.store = store
+        self.url_ttl = url_ttl
         self.retention = retention
         self.faults = faults or Faults()
         self.schema = executable_schema()
@@ -135,7 +138,8 @@ async def graphql_handler(request: web.Request) -> web.Response:
     doc, errors = server.document(payload["query"])
     if doc is None or errors:
         return _json({"errors": [_format_error(e) for e in errors]}, 400)
-    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention)
+    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
+                  server.url_ttl)
     # operationName "" means none: the SDK's wandb-core sends it that way.
     operation = payload.get("operationName") or None
     with transaction(server.store.conn):
@@ -201,20 +205,60 @@ def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) 
 
 
 async def storage_handler(request: web.Request) -> web.Response:
-    """Presigned-style blob URLs: the token is the credential, as the SDK expects."""
+    """Presigned-style blob URLs: the token is the credential, as the SDK expects (tokens.py)."""
     store: Store = request.app[SERVER].store
-    file_id = file_id_from_token(store, request.match_info["token"])
-    if file_id is None:
-        return _error("unknown or forged storage token", 404)
-    if request.method == "PUT":
-        data = await request.read()  # before the transaction: nothing awaits inside one
-        with transaction(store.conn):
-            store.put_file_data(file_id, data)
-        return web.Response(status=200)
-    content = store.file_data(file_id)
+    grant = tokens.check(store.secret, request.match_info["token"])
+    if isinstance(grant, str):
+        return _error(grant, 403 if "expired" in grant else 404)
+    data = await request.read() if request.method == "PUT" else b""  # nothing awaits inside a transaction
+    with transaction(store.conn):
+        refused = _storage_refusal(store, grant, data if request.method == "PUT" else None)
+        if refused:
+            return _error(refused, 404 if "no longer" in refused else 400)
+        if request.method == "PUT":
+            _store_upload(store, grant, data)
+            return web.Response(status=200)
+        content = _stored_content(store, grant)
     if content is None:
-        return _error("file has no content yet", 404)
+        return _error("nothing uploaded to this URL yet", 404)
     return web.Response(body=content, content_type="application/octet-stream")
+
+
+def _storage_refusal(store: Store, grant: tokens.Grant, upload: bytes | None) -> str | None:
+    """Why this URL no longer works (its run or artifact was deleted), or why an upload is refused."""
+    if grant.kind == tokens.RUN_FILE:
+        return None if store.file_owner(int(grant.target)) == grant.owner else \
+            "this run file no longer exists (its run was deleted)"
+    artifact = store.artifact(grant.owner)
+    if artifact is None:
+        return "this artifact no longer exists (it or its run was deleted)"
+    if upload is None:
+        return None
+    if artifact["state"] != "PENDING":
+        return "the artifact is committed: its files cannot change"
+    if grant.kind == tokens.ARTIFACT_FILE and blobs_md5(upload) != grant.target:
+        return "uploaded bytes do not match the md5 announced in createArtifactFiles"
+    return None
+
+
+def _store_upload(store: Store, grant: tokens.Grant, data: bytes) -> None:
+    if grant.kind == tokens.RUN_FILE:
+        store.put_file_data(int(grant.target), data)
+    elif grant.kind == tokens.MANIFEST:
+        store.put_artifact_manifest(grant.owner, data)
+    else:
+        store.put_blob(data)
+
+
+def _stored_content(store: Store, grant: tokens.Grant) -> bytes | None:
+    if grant.kind == tokens.RUN_FILE:
+        return store.file_data(int(grant.target))
+    if grant.kind == tokens.MANIFEST:
+        artifact = store.artifact(grant.owner)
+        return store.blob(artifact["manifest_md5"]) if artifact and artifact["manifest_md5"] else None
+    if not store.artifact_has_file(grant.owner, grant.target):
+        return None
+    return store.blob(grant.target)
 
 
 async def faults_handler(request: web.Request) -> web.Response:

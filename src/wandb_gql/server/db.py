@@ -106,6 +106,83 @@ CREATE TABLE IF NOT EXISTS files (
   updated_at TEXT NOT NULL,
   UNIQUE (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS artifact_types (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  description TEXT,
+  created_at TEXT NOT NULL,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS artifact_collections (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  type_id INTEGER NOT NULL REFERENCES artifact_types(id),
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'SEQUENCE',
+  description TEXT,
+  next_version INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES artifact_collections(id),
+  version_index INTEGER,
+  digest TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'PENDING',
+  description TEXT,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  ttl_seconds INTEGER NOT NULL DEFAULT -1,
+  history_step INTEGER,
+  size INTEGER NOT NULL DEFAULT 0,
+  file_count INTEGER NOT NULL DEFAULT 0,
+  pending_aliases TEXT NOT NULL DEFAULT '[]',
+  created_by_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  manifest_type TEXT,
+  manifest_digest TEXT,
+  manifest_md5 TEXT,
+  manifest_created_at TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  committed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS artifacts_collection ON artifacts (collection_id, version_index);
+CREATE INDEX IF NOT EXISTS artifacts_digest ON artifacts (collection_id, digest);
+CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts (created_by_run_id);
+CREATE TABLE IF NOT EXISTS artifact_aliases (
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES artifact_collections(id),
+  alias TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  UNIQUE (collection_id, alias)
+);
+CREATE INDEX IF NOT EXISTS artifact_aliases_artifact ON artifact_aliases (artifact_id);
+CREATE TABLE IF NOT EXISTS artifact_files (
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  size INTEGER,
+  mimetype TEXT,
+  PRIMARY KEY (artifact_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS artifact_files_md5 ON artifact_files (md5);
+CREATE INDEX IF NOT EXISTS artifacts_manifest_md5 ON artifacts (manifest_md5) WHERE manifest_md5 IS NOT NULL;
+CREATE TABLE IF NOT EXISTS artifact_usage (
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  used_as TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (artifact_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS artifact_usage_run ON artifact_usage (run_id);
+CREATE TABLE IF NOT EXISTS blobs (
+  md5 TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
 """
 
 

@@ -6,11 +6,16 @@ wires them; every Run field must have a resolver (executor.py's fast path calls 
 
 from __future__ import annotations
 
-from graphql import GraphQLObjectType, GraphQLSchema, build_schema
+import functools
+from typing import Any
+
+from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, GraphQLUnionType, build_schema
 
 from ... import documents
 from . import _connection, scalars
 from ._context import Context
+from .artifact import ALIAS_FIELDS, ARTIFACT_FIELDS, MANIFEST_FIELDS, MEMBERSHIP_FIELDS
+from .artifact_collection import COLLECTION_FIELDS, PROJECT_ARTIFACT_FIELDS, TYPE_FIELDS
 from .entity import ENTITY_FIELDS
 from .mutation import MUTATION_FIELDS
 from .project import PROJECT_FIELDS, RUN_CONNECTION_FIELDS
@@ -20,7 +25,9 @@ from .run import RUN_FIELDS
 __all__ = ["Context", "executable_schema"]
 
 # Edge types whose edges _connection.connection() builds.
-_EDGES = ("ProjectEdge", "RunEdge", "FileEdge")
+_EDGES = ("ProjectEdge", "RunEdge", "FileEdge", "ArtifactEdge", "InputArtifactEdge", "VersionedArtifactEdge",
+          "ArtifactTypeEdge", "ArtifactCollectionEdge", "ArtifactCollectionMembershipEdge", "ArtifactAliasEdge",
+          "TagEdge")
 
 
 def executable_schema() -> GraphQLSchema:
@@ -33,12 +40,28 @@ def executable_schema() -> GraphQLSchema:
 
     for type_name, resolvers in (("Query", QUERY_FIELDS), ("Mutation", MUTATION_FIELDS),
                                  ("Project", PROJECT_FIELDS), ("Entity", ENTITY_FIELDS),
-                                 ("RunConnection", RUN_CONNECTION_FIELDS), ("Run", RUN_FIELDS)):
+                                 ("RunConnection", RUN_CONNECTION_FIELDS), ("Run", RUN_FIELDS),
+                                 ("Project", PROJECT_ARTIFACT_FIELDS), ("Artifact", ARTIFACT_FIELDS),
+                                 ("ArtifactAlias", ALIAS_FIELDS), ("ArtifactManifest", MANIFEST_FIELDS),
+                                 ("ArtifactCollectionMembership", MEMBERSHIP_FIELDS),
+                                 ("ArtifactSequence", COLLECTION_FIELDS), ("ArtifactType", TYPE_FIELDS)):
         for name, resolve in resolvers.items():
             fields(type_name)[name].resolve = resolve
     for edge in _EDGES:
         fields(edge)["cursor"].resolve = _connection.edge_cursor
+    # Sequences are the only collections kept here; a producer is always a run.
+    for abstract, concrete in (("ArtifactCollection", "ArtifactSequence"), ("Initiator", "Run")):
+        found = schema.type_map[abstract]
+        assert isinstance(found, (GraphQLInterfaceType, GraphQLUnionType)), abstract
+        found.resolve_type = functools.partial(_always, concrete)
+    for type_name, resolvers in (("Artifact", ARTIFACT_FIELDS), ("ArtifactSequence", COLLECTION_FIELDS)):
+        unresolved = set(fields(type_name)) - set(resolvers)
+        assert not unresolved, f"{type_name} fields without a resolver: {unresolved}"
     missing = set(fields("Run")) - set(RUN_FIELDS)
     assert not missing, f"Run fields without a resolver: {missing}"
     scalars.install(schema)
     return schema
+
+
+def _always(type_name: str, *_args: Any) -> str:
+    return type_name

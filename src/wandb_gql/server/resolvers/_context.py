@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .. import tokens
 from ..store import Store, Viewer
 from .user import user_node
 
@@ -17,6 +18,7 @@ class Context:
     viewer: Viewer
     base_url: str
     retention: timedelta = timedelta(days=7)  # how long a deleted run stays before the purge
+    url_ttl: float = tokens.DEFAULT_TTL  # seconds a storage URL handed out stays valid
     _projects: dict[int, sqlite3.Row] = field(default_factory=dict)
     _users: dict[str | None, dict[str, Any] | None] = field(default_factory=dict)
 

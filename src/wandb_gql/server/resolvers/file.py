@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sqlite3
 from typing import Any
 
+from .. import tokens
 from ..store import BadInput, Store, page_size, storage_id
 from . import _connection
 from ._context import Context, ctx
 
 
-def file_token(store: Store, file_id: int) -> str:
-    sig = hmac.new(store.secret.encode(), f"file:{file_id}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{file_id}.{sig}"
-
-
-def file_id_from_token(store: Store, token: str) -> int | None:
-    head, _, _sig = token.partition(".")
-    if head.isdigit() and hmac.compare_digest(file_token(store, int(head)), token):
-        return int(head)
-    return None
+def file_url(context: Context, row: sqlite3.Row) -> str:
+    # The SDK sends storage URLs no credentials: the token is bound to this file and its run.
+    token = tokens.mint(context.store.secret, tokens.RUN_FILE, row["run_id"], row["id"], ttl=context.url_ttl)
+    return f"{context.base_url}/storage/{token}"
 
 
 def file_node(context: Context, row: sqlite3.Row) -> dict[str, Any]:
     # Upload and download URLs carry their own token: the SDK sends them no credentials.
-    url = f"{context.base_url}/storage/{file_token(context.store, row['id'])}"
+    url = file_url(context, row)
     return {
         "id": storage_id("File", str(row["id"])), "name": row["name"], "displayName": row["name"],
         "url": url, "directUrl": url, "uploadUrl": url, "uploadHeaders": [], "sizeBytes": row["size"],

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from ..._time import now
 from ..store import BadInput, storage_id
 from ._context import Context, ctx
+from .artifact_mutation import ARTIFACT_MUTATIONS
 from .file import file_node
 from .run import run_id
 
@@ -29,7 +30,11 @@ def upsert_bucket(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any
 
 def delete_run(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
-    context.store.delete_run(_run_by_id(context, input["id"]))
+    run = _run_by_id(context, input["id"])
+    if input.get("deleteArtifacts"):
+        # As on W&B: the run's output artifacts go for good, even if the run is restored later.
+        context.store.delete_artifacts(context.store.run_output_artifact_ids(run["id"]))
+    context.store.delete_run(run)
     return {"clientMutationId": input.get("clientMutationId")}
 
 
@@ -133,4 +138,5 @@ MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "moveRuns": move_runs,
     "createRunFiles": create_run_files,
     "markRunFilesUploaded": mark_run_files_uploaded,
+    **ARTIFACT_MUTATIONS,
 }

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from ..store import BadInput
 from ._context import ctx
+from .artifact import artifact_row_id
 from .project import projects
 from .user import entity_node, user_node
 
@@ -46,4 +47,5 @@ QUERY_FIELDS: dict[str, Callable[..., Any]] = {
     "model": project,  # legacy alias used by RunResumeStatus
     "models": models,
     "entity": entity,
+    "artifact": lambda _r, i, id: ctx(i).store.artifact(artifact_row_id(id)),
 }

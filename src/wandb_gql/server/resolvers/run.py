@@ -19,6 +19,7 @@ from ...models import RUN_FIELDS as DECLARED
 from ..jsonutil import loads_lenient
 from ..store import BadInput, storage_id
 from ._context import ctx
+from .artifact_collection import RUN_ARTIFACT_FIELDS
 from .file import run_files
 
 Resolver = Callable[..., Any]
@@ -113,6 +114,7 @@ COMPUTED: dict[str, Resolver] = {
     "purgeAt": _purge_at,
     "stopped": lambda _r, _i: False,
     "shouldStop": lambda _r, _i: False,
+    **RUN_ARTIFACT_FIELDS,
 }
 
 # GraphQL field -> column of every declared plain field (displayName is declared with a column

@@ -1,7 +1,7 @@
 """All SQL of the local server, one module per aggregate, behind one `Store`.
 
 users (users, entities, API keys), projects, runs, files, history (history, events and console
-lines). Each module is plain functions over a connection; `Store` owns the connection, the
+lines), artifacts (types, collections, versions, aliases, usage) and blobs (artifact bytes by md5). Each module is plain functions over a connection; `Store` owns the connection, the
 secret cursors and file URLs are signed with, and the API-key cache, so callers (resolvers,
 HTTP handlers, the seed, the CLI) never know which module holds which statement. Store
 methods never open a transaction: callers wrap whole requests in `db.transaction()`.
@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from ..._time import ago
 from .. import db, sqlfilter
-from . import files, history, projects, runs, users
+from . import artifacts, blobs, files, history, projects, runs, users
 from ._common import BadInput, json_object_text, page_size, storage_id
 from .runs import Position
 from .users import Viewer, new_api_key
@@ -90,6 +90,9 @@ class Store:
     # -- runs ----------------------------------------------------------------------------
     def run(self, project_id: int, name: str, *, deleted: bool = False) -> sqlite3.Row | None:
         return runs.get(self.conn, project_id, name, deleted=deleted)
+
+    def run_by_id(self, run_id: int) -> sqlite3.Row | None:
+        return runs.by_id(self.conn, run_id)
 
     def run_by_storage_id(self, value: str) -> sqlite3.Row | None:
         return runs.by_storage_id(self.conn, value)
@@ -196,3 +199,139 @@ class Store:
 
     def file_data(self, file_id: int) -> bytes | None:
         return files.data(self.conn, file_id)
+
+    def run_file_bytes(self, run_id: int) -> int:
+        return files.run_bytes(self.conn, run_id)
+
+    def project_file_bytes(self, project_id: int) -> int:
+        return files.project_bytes(self.conn, project_id)
+
+    def file_owner(self, file_id: int) -> int | None:
+        return files.live_owner(self.conn, file_id)
+
+    # -- artifacts (store/artifacts.py, blobs.py) -------------------------------------------
+    def ensure_artifact_type(self, project_id: int, name: str) -> sqlite3.Row:
+        return artifacts.ensure_type(self.conn, project_id, name)
+
+    def artifact_type(self, project_id: int, name: str) -> sqlite3.Row | None:
+        return artifacts.type_by_name(self.conn, project_id, name)
+
+    def artifact_type_by_id(self, type_id: int) -> sqlite3.Row:
+        return artifacts.type_by_id(self.conn, type_id)
+
+    def artifact_types(self, project_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.types_page(self.conn, project_id, first, after_id)
+
+    def ensure_artifact_collection(self, project_id: int, type_row: sqlite3.Row, name: str) -> sqlite3.Row:
+        return artifacts.ensure_collection(self.conn, project_id, type_row, name)
+
+    def artifact_collection(self, project_id: int, name: str) -> sqlite3.Row | None:
+        return artifacts.collection_by_name(self.conn, project_id, name)
+
+    def artifact_collection_by_id(self, collection_id: int) -> sqlite3.Row | None:
+        return artifacts.collection_by_id(self.conn, collection_id)
+
+    def artifact_collections(self, project_id: int, type_id: int | None, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.collections_page(self.conn, project_id, type_id, first, after_id)
+
+    def count_artifact_collections(self, project_id: int, type_id: int | None) -> int:
+        return artifacts.count_collections(self.conn, project_id, type_id)
+
+    def artifact(self, artifact_id: int) -> sqlite3.Row | None:
+        return artifacts.by_id(self.conn, artifact_id)
+
+    def resolve_artifact(self, collection_id: int, alias: str) -> sqlite3.Row | None:
+        return artifacts.resolve(self.conn, collection_id, alias)
+
+    def artifact_versions(self, collection_id: int, first: int, before_index: int | None) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.versions_page(self.conn, collection_id, first, before_index)
+
+    def count_artifact_versions(self, collection_id: int) -> int:
+        return artifacts.count_versions(self.conn, collection_id)
+
+    def latest_artifact(self, collection_id: int) -> sqlite3.Row | None:
+        return artifacts.latest(self.conn, collection_id)
+
+    def create_artifact(self, collection: sqlite3.Row, fields: dict[str, Any], run_id: int | None) -> sqlite3.Row:
+        return artifacts.create(self.conn, collection, fields, run_id)
+
+    def set_artifact_alias(self, collection_id: int, alias: str, artifact_id: int) -> None:
+        artifacts.set_alias(self.conn, collection_id, alias, artifact_id)
+
+    def artifact_aliases(self, artifact_id: int) -> list[sqlite3.Row]:
+        return artifacts.aliases_of(self.conn, artifact_id)
+
+    def collection_aliases(self, collection_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.collection_aliases(self.conn, collection_id, first, after_id)
+
+    def update_artifact(self, row: sqlite3.Row, fields: dict[str, Any]) -> sqlite3.Row:
+        return artifacts.update(self.conn, row, fields)
+
+    def set_artifact_manifest(self, artifact_id: int, manifest_type: str, digest: str | None) -> None:
+        artifacts.set_manifest(self.conn, artifact_id, manifest_type, digest)
+
+    def put_artifact_manifest(self, artifact_id: int, data: bytes) -> None:
+        artifacts.put_manifest(self.conn, artifact_id, data)
+
+    def add_artifact_files(self, artifact_id: int, specs: list[dict[str, Any]]) -> list[bool]:
+        return artifacts.add_files(self.conn, artifact_id, specs)
+
+    def artifact_has_file(self, artifact_id: int, md5: str) -> bool:
+        return artifacts.has_file_md5(self.conn, artifact_id, md5)
+
+    def commit_artifact(self, row: sqlite3.Row) -> sqlite3.Row:
+        return artifacts.commit(self.conn, row)
+
+    def artifact_files(self, artifact_id: int, names: list[str] | None, first: int, after: str | None) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.files_page(self.conn, artifact_id, names, first, after)
+
+    def count_artifact_files(self, artifact_id: int) -> int:
+        return artifacts.count_files(self.conn, artifact_id)
+
+    def use_artifact(self, artifact_id: int, run_id: int, used_as: str | None) -> None:
+        artifacts.use(self.conn, artifact_id, run_id, used_as)
+
+    def output_artifacts(self, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.outputs_page(self.conn, run_id, first, after_id)
+
+    def count_output_artifacts(self, run_id: int) -> int:
+        return artifacts.count_outputs(self.conn, run_id)
+
+    def input_artifacts(self, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.inputs_page(self.conn, run_id, first, after_id)
+
+    def count_input_artifacts(self, run_id: int) -> int:
+        return artifacts.count_inputs(self.conn, run_id)
+
+    def artifact_users(self, artifact_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+        return artifacts.users_page(self.conn, artifact_id, first, after_id)
+
+    def count_artifact_users(self, artifact_id: int) -> int:
+        return artifacts.count_users(self.conn, artifact_id)
+
+    def delete_artifact(self, row: sqlite3.Row, delete_aliases: bool) -> int:
+        return artifacts.delete(self.conn, row, delete_aliases)
+
+    def delete_artifacts(self, artifact_ids: list[int]) -> int:
+        return artifacts.delete_many(self.conn, artifact_ids)
+
+    def run_output_artifact_ids(self, run_id: int) -> list[int]:
+        return artifacts.run_outputs(self.conn, run_id)
+
+    def project_artifact_bytes(self, project_id: int) -> int:
+        return artifacts.project_bytes(self.conn, project_id)
+
+    def artifact_bytes(self, artifact_id: int) -> int:
+        return artifacts.artifact_bytes(self.conn, artifact_id)
+
+    def collection_bytes(self, collection_id: int) -> int:
+        return artifacts.collection_bytes(self.conn, collection_id)
+
+    def blob(self, md5: str) -> bytes | None:
+        return blobs.data(self.conn, md5)
+
+    def put_blob(self, data: bytes) -> str:
+        return blobs.put(self.conn, data)
+
+    def blob_bytes(self) -> int:
+        return blobs.total_bytes(self.conn)

@@ -57,3 +57,19 @@ def data(conn: sqlite3.Connection, file_id: int) -> bytes | None:
     """A file's bytes; None for an unknown file or one not uploaded yet."""
     row = conn.execute("SELECT data FROM files WHERE id = ?", (file_id,)).fetchone()
     return row[0] if row else None
+
+
+def live_owner(conn: sqlite3.Connection, file_id: int) -> int | None:
+    """The run a file belongs to while that run is not deleted; None otherwise."""
+    row = conn.execute("SELECT f.run_id FROM files f JOIN runs r ON r.id = f.run_id"
+                       " WHERE f.id = ? AND r.deleted_at IS NULL", (file_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def run_bytes(conn: sqlite3.Connection, run_id: int) -> int:
+    return int(conn.execute("SELECT coalesce(sum(size), 0) FROM files WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+
+def project_bytes(conn: sqlite3.Connection, project_id: int) -> int:
+    return int(conn.execute("SELECT coalesce(sum(f.size), 0) FROM files f JOIN runs r ON r.id = f.run_id"
+                            " WHERE r.project_id = ?", (project_id,)).fetchone()[0])

@@ -250,3 +250,8 @@ def insert_many(conn: sqlite3.Connection, project_id: int, runs: Iterable[dict[s
         [(project_id, *(run[c] for c in _BULK_COLUMNS)) for run in runs])
     return {name: run_id for name, run_id in conn.execute("SELECT name, id FROM runs WHERE project_id = ?",
                                                            (project_id,))}
+
+
+def by_id(conn: sqlite3.Connection, run_id: int) -> sqlite3.Row | None:
+    """A run by row id, deleted or not (an artifact's producer stays known after its run is deleted)."""
+    return conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

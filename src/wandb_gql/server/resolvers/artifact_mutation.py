@@ -1,0 +1,119 @@
+"""The artifact mutations the SDK's save/use/delete flow sends, in the order it sends them."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Callable
+
+from ..store import BadInput
+from ._context import Context, ctx
+from .artifact import file_node, manifest_row_id, require_artifact
+
+
+def _project(context: Context, entity: str | None, project: str | None) -> sqlite3.Row:
+    return context.store.require_project(entity or context.viewer.entity, project)
+
+
+def _run(context: Context, project: sqlite3.Row, name: str) -> sqlite3.Row:
+    run = context.store.run(project["id"], name)
+    if run is None:
+        raise BadInput(f"run {project['entity_name']}/{project['name']}/{name} not found (or deleted)")
+    return run
+
+
+def create_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    store = context.store
+    project = _project(context, input["entityName"], input["projectName"])
+    run = _run(context, project, input["runName"]) if input.get("runName") else None
+    names = [n for n in [input.get("artifactCollectionName"), *(input.get("artifactCollectionNames") or [])] if n]
+    if not names:
+        raise BadInput("createArtifact needs artifactCollectionName (or artifactCollectionNames)")
+    if len(set(names)) > 1:
+        raise BadInput("the local server creates an artifact in one collection at a time; pass one name")
+    type_row = store.ensure_artifact_type(project["id"], input["artifactTypeName"])
+    collection = store.ensure_artifact_collection(project["id"], type_row, names[0])
+    artifact = store.create_artifact(collection, input, None if run is None else run["id"])
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
+
+
+def _manifest(context: Context, artifact: sqlite3.Row, manifest_type: str | None, digest: str | None,
+              client_mutation_id: str | None) -> dict[str, Any]:
+    if artifact["state"] != "PENDING":
+        raise BadInput("the artifact is committed: its manifest cannot change")
+    context.store.set_artifact_manifest(artifact["id"], manifest_type or "FULL", digest)
+    return {"artifactManifest": {"artifact": context.store.artifact(artifact["id"])},
+            "clientMutationId": client_mutation_id}
+
+
+def create_artifact_manifest(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    return _manifest(context, artifact, input.get("type"), input.get("digest"), input.get("clientMutationId"))
+
+
+def update_artifact_manifest(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = context.store.artifact(manifest_row_id(input["artifactManifestID"]))
+    if artifact is None or not artifact["manifest_created_at"]:
+        raise BadInput(f"artifact manifest {input['artifactManifestID']!r} not found")
+    return _manifest(context, artifact, None, input.get("digest"), input.get("clientMutationId"))
+
+
+def create_artifact_files(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    nodes = []
+    by_artifact: dict[str, list[dict[str, Any]]] = {}
+    for spec in input["artifactFiles"]:
+        by_artifact.setdefault(spec["artifactID"], []).append(spec)
+    for artifact_gid, specs in by_artifact.items():
+        artifact = require_artifact(context, artifact_gid)
+        if artifact["state"] != "PENDING":
+            raise BadInput("the artifact is committed: add files to a new version instead")
+        needed = context.store.add_artifact_files(artifact["id"], specs)
+        nodes += [file_node(context, artifact, s["name"], s["md5"], None, s.get("mimetype"), upload)
+                  for s, upload in zip(specs, needed)]
+    edges = [{"node": n, "_row": n, "_cursor": lambda n: n["id"]} for n in nodes]
+    page = {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}
+    return {"files": {"edges": edges, "pageInfo": page, "totalCount": len(nodes), "uploadHeaders": []},
+            "clientMutationId": input.get("clientMutationId")}
+
+
+def commit_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = context.store.commit_artifact(require_artifact(context, input["artifactID"]))
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
+
+
+def use_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    run = _run(context, _project(context, input["entityName"], input["projectName"]), input["runName"])
+    context.store.use_artifact(artifact["id"], run["id"], input.get("usedAs"))
+    return {"artifact": artifact, "run": run, "clientMutationId": input.get("clientMutationId")}
+
+
+def update_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = context.store.update_artifact(require_artifact(context, input["artifactID"]), input)
+    return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
+
+
+def delete_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    context.store.delete_artifact(artifact, bool(input.get("deleteAliases")))
+    return {"artifact": {**dict(zip(artifact.keys(), artifact)), "state": "DELETED"},
+            "clientMutationId": input.get("clientMutationId")}
+
+
+ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
+    "createArtifact": create_artifact,
+    "createArtifactManifest": create_artifact_manifest,
+    "updateArtifactManifest": update_artifact_manifest,
+    "createArtifactFiles": create_artifact_files,
+    "commitArtifact": commit_artifact,
+    "useArtifact": use_artifact,
+    "updateArtifact": update_artifact,
+    "deleteArtifact": delete_artifact,
+}

@@ -1,0 +1,161 @@
+"""The real `wandb` SDK's artifact flow against the local server (issue 9): log, use, download,
+read back through wandb.Api, lineage, deletion. One producing run and one consuming run are
+shared by the module (the SDK's start-up is the slow part); each test asserts one behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.compat
+
+STORAGE_QUERY = """
+query CompatArtifactStorage($entity: String, $project: String, $name: String!) {
+  project(entityName: $entity, name: $project) {
+    storageBytes
+    artifact(name: $name) { id state size fileCount versionIndex aliases { alias } }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(wb) -> str:
+    import uuid
+
+    return f"compat-art-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def logged(wb, project, tmp_path_factory) -> dict[str, Any]:
+    """A producer run logging a dataset (v0, waited, aliases), a second version without .wait(),
+    a wandb.Table, code and a chart; then a consumer run using the dataset."""
+    src: Path = tmp_path_factory.mktemp("art-src")
+    (src / "data.txt").write_text("hello artifacts\n")
+    (src / "sub").mkdir()
+    (src / "sub" / "more.bin").write_bytes(bytes(range(256)) * 4)
+    (src / "train.py").write_text("print('training')\n")
+
+    run = wb.init(project=project, job_type="producer")
+    art = wb.Artifact("ds", type="dataset", metadata={"rows": 2})
+    art.add_file(str(src / "data.txt"))
+    art.add_dir(str(src / "sub"), name="sub")
+    run.log_artifact(art, aliases=["first", "best"]).wait()
+    art2 = wb.Artifact("ds", type="dataset")
+    art2.add_file(str(src / "data.txt"))
+    (src / "data2.txt").write_text("second version\n")
+    art2.add_file(str(src / "data2.txt"))
+    run.log_artifact(art2, aliases=["best"])  # no .wait(): finish() must still store it
+    table = wb.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])
+    run.log({"tbl": table})
+    run.log_code(str(src), include_fn=lambda p: p.endswith(".py"))
+    chart_table = wb.Table(data=[[0, 1.0], [1, 0.5]], columns=["step", "loss"])
+    run.log({"loss_chart": wb.plot.line(chart_table, "step", "loss", title="loss")})
+    producer = run.id
+    run.finish()
+
+    consumer = wb.init(project=project, job_type="consumer")
+    used = consumer.use_artifact("ds:v0")
+    download = Path(used.download(root=str(tmp_path_factory.mktemp("dl"))))
+    consumer_id = consumer.id
+    consumer.finish()
+    return {"producer": producer, "consumer": consumer_id, "src": src, "download": download}
+
+
+@pytest.fixture(scope="module")
+def public(wb, logged):
+    return wb.Api()
+
+
+def path(api, project: str, name: str) -> str:
+    return f"{api.ok('{ viewer { entity } }')['viewer']['entity']}/{project}/{name}"
+
+
+def test_log_artifact_with_aliases_and_wait_commits_v0(public, api, project, logged):
+    art = public.artifact(path(api, project, "ds:v0"))
+    assert art.version == "v0" and art.type == "dataset"
+    assert set(art.aliases) >= {"first"}
+    assert art.metadata == {"rows": 2}
+    assert art.file_count == 2 and art.size == len("hello artifacts\n") + 1024
+    assert art.logged_by().id == logged["producer"]
+
+
+def test_log_artifact_without_wait_is_stored_at_finish(public, api, project, logged):
+    art = public.artifact(path(api, project, "ds:latest"))
+    assert art.version == "v1"
+    # A custom alias is unique in its collection: "best" moved from v0 to v1.
+    assert "best" in art.aliases and "latest" in art.aliases
+    assert "best" not in public.artifact(path(api, project, "ds:v0")).aliases
+
+
+def test_use_artifact_download_returns_the_same_bytes(logged):
+    src, dl = logged["src"], logged["download"]
+    assert (dl / "data.txt").read_bytes() == (src / "data.txt").read_bytes()
+    assert (dl / "sub" / "more.bin").read_bytes() == (src / "sub" / "more.bin").read_bytes()
+
+
+def test_logged_and_used_artifacts_of_runs(public, api, project, logged):
+    entity = api.ok("{ viewer { entity } }")["viewer"]["entity"]
+    producer = public.run(f"{entity}/{project}/{logged['producer']}")
+    logged_names = {(a.name.split(":")[0], a.type) for a in producer.logged_artifacts()}
+    assert ("ds", "dataset") in logged_names
+    assert any(t == "run_table" for _n, t in logged_names)
+    assert any(t == "code" for _n, t in logged_names)
+    consumer = public.run(f"{entity}/{project}/{logged['consumer']}")
+    used = [a.name for a in consumer.used_artifacts()]
+    assert used == ["ds:v0"]
+    v0 = public.artifact(path(api, project, "ds:v0"))
+    assert [r.id for r in v0.used_by()] == [logged["consumer"]]
+
+
+def test_table_reads_back_with_its_rows(public, api, project, logged):
+    runs = public.run(path(api, project, logged["producer"]))
+    tables = [a for a in runs.logged_artifacts() if a.type == "run_table" and "tbl" in a.name]
+    assert tables, "the wandb.Table artifact was not logged"
+    table = tables[0].get("tbl")
+    assert table.columns == ["a", "b"] and table.data == [[1, "x"], [2, "y"]]
+
+
+def test_log_code_and_chart_complete(public, api, project, logged):
+    runs = public.run(path(api, project, logged["producer"]))
+    by_type = {}
+    for a in runs.logged_artifacts():
+        by_type.setdefault(a.type, []).append(a)
+    code = by_type["code"][0]
+    assert code.state == "COMMITTED" and [f.name for f in code.files()] == ["train.py"]
+    chart = [a for a in by_type["run_table"] if "loss_chart" in a.name]
+    assert chart and chart[0].state == "COMMITTED"
+
+
+def test_api_types_collections_and_versions(public, api, project, logged):
+    entity = api.ok("{ viewer { entity } }")["viewer"]["entity"]
+    types = {t.name for t in public.artifact_types(f"{entity}/{project}")}
+    assert {"dataset", "run_table", "code"} <= types
+    collections = [c.name for c in public.artifact_collections(f"{entity}/{project}", "dataset")]
+    assert collections == ["ds"]
+    versions = [a.version for a in public.artifacts("dataset", f"{entity}/{project}/ds")]
+    assert versions == ["v1", "v0"]
+
+
+def test_delete_rules_and_url_refused_after(public, api, project, logged, wb, tmp_path):
+    import requests
+
+    v0 = public.artifact(path(api, project, "ds:v0"))
+    url = v0.get_entry("data.txt")._download_url or ""
+    with pytest.raises(Exception, match="aliases"):
+        v0.delete()
+    before = api.ok(STORAGE_QUERY, {"entity": None, "project": project, "name": "ds:v0"})["project"]["storageBytes"]
+    v0.delete(delete_aliases=True)
+    after = api.ok(STORAGE_QUERY, {"entity": None, "project": project, "name": "ds:v1"})["project"]
+    assert after["artifact"]["versionIndex"] == 1
+    # data.txt is shared with v1 and stays; sub/more.bin (1024 bytes) and v0's manifest go.
+    assert before - after["storageBytes"] >= 1024
+    v1 = public.artifact(path(api, project, "ds:v1"))
+    assert (Path(v1.download(root=str(tmp_path))) / "data.txt").read_text() == "hello artifacts\n"
+    if url:
+        assert requests.get(url, timeout=10).status_code == 404
+    json.dumps(after)
