@@ -1,0 +1,214 @@
+"""Server-only artifact rules, driven over GraphQL and the storage URLs as the SDK drives them:
+versions and aliases, digest dedup, content-addressed bytes freed only when unreferenced,
+deletion rules, storage URLs bound to their object and expiry, and bad input as GraphQL errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from wandb_gql.server import tokens
+
+UPSERT = """mutation($entity: String, $project: String, $name: String) {
+  upsertBucket(input: {entityName: $entity, modelName: $project, name: $name}) { bucket { id name } } }"""
+CREATE = """mutation($input: CreateArtifactInput!) { createArtifact(input: $input) {
+  artifact { id state versionIndex artifactSequence { latestArtifact { id } } } } }"""
+MANIFEST = """mutation($id: ID!, $digest: String!, $e: String!, $p: String!, $r: String!) {
+  createArtifactManifest(input: {artifactID: $id, name: "wandb_manifest.json", digest: $digest,
+    entityName: $e, projectName: $p, runName: $r}) { artifactManifest { id file { uploadUrl directUrl } } } }"""
+FILES = """mutation($input: CreateArtifactFilesInput!) { createArtifactFiles(input: $input) {
+  files { edges { node { name uploadUrl directUrl } } } } }"""
+COMMIT = """mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id state versionIndex
+  size fileCount aliases { alias } } } }"""
+DELETE = """mutation($id: ID!, $aliases: Boolean) { deleteArtifact(input: {artifactID: $id, deleteAliases: $aliases}) {
+  artifact { id state } } }"""
+LOOKUP = """query($p: String!, $name: String!) { project(name: $p, entityName: "local") { storageBytes
+  artifact(name: $name) { id versionIndex state storageBytes aliases { alias } currentManifest { file { directUrl } }
+  files { edges { node { name directUrl sizeBytes } } } } } }"""
+
+
+def md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def http(method: str, url: str, data: bytes | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Flow:
+    """The SDK's save flow (createArtifact, manifest, files, PUTs, commit) over GraphQL."""
+
+    def __init__(self, api) -> None:
+        self.api = api
+        self.project = f"art-{uuid.uuid4().hex[:8]}"
+        self.run = "producer"
+        api.ok(UPSERT, {"entity": "local", "project": self.project, "name": self.run})
+
+    def create(self, files: dict[str, bytes], *, collection: str = "ds", aliases: tuple[str, ...] = (),
+               type_name: str = "dataset") -> dict[str, Any]:
+        digest = hashlib.md5(json.dumps(sorted((n, md5(b)) for n, b in files.items())).encode()).hexdigest()
+        return self.api.ok(CREATE, {"input": {
+            "entityName": "local", "projectName": self.project, "runName": self.run, "artifactTypeName": type_name,
+            "artifactCollectionName": collection, "digest": digest, "digestAlgorithm": "MANIFEST_MD5",
+            "aliases": [{"alias": a, "artifactCollectionName": collection} for a in aliases]}})["createArtifact"]["artifact"]
+
+    def log(self, files: dict[str, bytes], **kw: Any) -> dict[str, Any]:
+        art = self.create(files, **kw)
+        if art["state"] == "COMMITTED":
+            return art
+        specs = [{"artifactID": art["id"], "name": n, "md5": md5(b)} for n, b in files.items()]
+        edges = self.api.ok(FILES, {"input": {"artifactFiles": specs, "storageLayout": "V2"}})
+        for edge in edges["createArtifactFiles"]["files"]["edges"]:
+            if edge["node"]["uploadUrl"]:
+                assert http("PUT", edge["node"]["uploadUrl"], files[edge["node"]["name"]])[0] == 200
+        manifest = json.dumps({"version": 1, "contents": {
+            n: {"digest": md5(b), "size": len(b)} for n, b in files.items()}}).encode()
+        mf = self.api.ok(MANIFEST, {"id": art["id"], "digest": md5(manifest), "e": "local", "p": self.project,
+                                    "r": self.run})["createArtifactManifest"]["artifactManifest"]
+        assert http("PUT", mf["file"]["uploadUrl"], manifest)[0] == 200
+        return self.api.ok(COMMIT, {"id": art["id"]})["commitArtifact"]["artifact"]
+
+    def lookup(self, name: str) -> dict[str, Any]:
+        return self.api.ok(LOOKUP, {"p": self.project, "name": name})["project"]
+
+
+@pytest.fixture
+def flow(api) -> Flow:
+    return Flow(api)
+
+
+def test_versions_latest_and_custom_aliases_move(flow):
+    v0 = flow.log({"a.txt": b"one"}, aliases=("best",))
+    v1 = flow.log({"a.txt": b"two"}, aliases=("best",))
+    assert (v0["versionIndex"], v1["versionIndex"]) == (0, 1)
+    assert {a["alias"] for a in flow.lookup("ds:v1")["artifact"]["aliases"]} == {"latest", "best"}
+    assert flow.lookup("ds:v0")["artifact"]["aliases"] == []
+    assert flow.lookup("ds:best")["artifact"]["versionIndex"] == 1
+
+
+def test_pending_until_committed_and_identical_content_answers_the_existing_version(flow):
+    pending = flow.create({"a.txt": b"x"})
+    assert pending["state"] == "PENDING" and pending["versionIndex"] is None
+    assert flow.lookup("ds:latest")["artifact"] is None
+    committed = flow.log({"a.txt": b"x"})
+    assert committed["id"] == pending["id"] and committed["versionIndex"] == 0
+    again = flow.create({"a.txt": b"x"}, aliases=("prod",))
+    assert again["state"] == "COMMITTED" and again["id"] == committed["id"]
+    assert "prod" in {a["alias"] for a in flow.lookup("ds:v0")["artifact"]["aliases"]}
+
+
+def test_bytes_are_stored_once_and_freed_only_when_unreferenced(flow, api):
+    shared, own = b"s" * 5000, b"o" * 3000
+    flow.log({"shared.bin": shared, "own.bin": own})
+    v1 = flow.log({"shared.bin": shared})
+    total = flow.lookup("ds:v1")["storageBytes"]
+    deleted = flow.lookup("ds:v0")["artifact"]
+    api.ok(DELETE, {"id": deleted["id"], "aliases": True})
+    after = flow.lookup("ds:v1")
+    # own.bin and v0's manifest are freed; shared.bin stays for v1 and still downloads.
+    assert 3000 < total - after["storageBytes"] < 3500
+    url = after["artifact"]["files"]["edges"][0]["node"]["directUrl"]
+    assert http("GET", url) == (200, shared)
+    assert v1["versionIndex"] == 1 and after["artifact"]["versionIndex"] == 1
+
+
+def test_aliased_version_is_refused_without_delete_aliases_and_latest_moves_back(flow, api):
+    flow.log({"a.txt": b"1"})
+    v1 = flow.log({"a.txt": b"2"})
+    reply = api.gql(DELETE, {"id": v1["id"]})
+    assert reply.status == 200 and "latest" in reply.errors[0]["message"]
+    assert "deleteAliases" in reply.errors[0]["message"]
+    assert api.ok(DELETE, {"id": v1["id"], "aliases": True})["deleteArtifact"]["artifact"]["state"] == "DELETED"
+    assert flow.lookup("ds:latest")["artifact"]["versionIndex"] == 0
+    assert flow.lookup("ds:v1")["artifact"] is None
+    assert flow.log({"a.txt": b"3"})["versionIndex"] == 2  # version numbers are never reused
+
+
+def test_urls_of_deleted_artifacts_and_runs_stop_working(flow, api):
+    flow.log({"a.txt": b"keep"})
+    art = flow.lookup("ds:v0")["artifact"]
+    file_url = art["files"]["edges"][0]["node"]["directUrl"]
+    manifest_url = art["currentManifest"]["file"]["directUrl"]
+    assert http("GET", file_url) == (200, b"keep") and http("GET", manifest_url)[0] == 200
+    api.ok(DELETE, {"id": art["id"], "aliases": True})
+    assert http("GET", file_url)[0] == 404 and http("GET", manifest_url)[0] == 404
+
+    files = api.ok("""mutation($p: String!) { createRunFiles(input: {entityName: "local", projectName: $p,
+      runName: "producer", files: ["out.txt"]}) { runID files { uploadUrl } } }""", {"p": flow.project})
+    run_url = files["createRunFiles"]["files"][0]["uploadUrl"]
+    assert http("PUT", run_url, b"run bytes")[0] == 200 and http("GET", run_url) == (200, b"run bytes")
+    api.ok("mutation($id: ID!) { deleteRun(input: {id: $id}) { clientMutationId } }",
+           {"id": files["createRunFiles"]["runID"]})
+    assert http("GET", run_url)[0] == 404
+
+
+def test_delete_run_with_delete_artifacts_removes_its_outputs(flow, api):
+    flow.log({"a.txt": b"gone"})
+    run_id = api.ok(UPSERT, {"entity": "local", "project": flow.project, "name": flow.run})["upsertBucket"]["bucket"]["id"]
+    api.ok("mutation($id: ID!) { deleteRun(input: {id: $id, deleteArtifacts: true}) { clientMutationId } }",
+           {"id": run_id})
+    assert flow.lookup("ds:v0")["artifact"] is None
+
+
+def test_expired_forged_and_mismatched_uploads_are_refused(flow, server):
+    secret = server.server.store.secret
+    art = flow.create({"a.txt": b"abc"})
+    owner = int(base64.b64decode(art["id"]).decode().split(":")[-1])
+    expired = tokens.mint(secret, tokens.ARTIFACT_FILE, owner, md5(b"abc"), ttl=-1)
+    status, body = http("PUT", f"{server.base_url}/storage/{expired}", b"abc")
+    assert status == 403 and b"expired" in body
+    forged = tokens.mint("not-the-secret", tokens.ARTIFACT_FILE, owner, md5(b"abc"))
+    assert http("PUT", f"{server.base_url}/storage/{forged}", b"abc")[0] == 404
+    valid = tokens.mint(secret, tokens.ARTIFACT_FILE, owner, md5(b"abc"))
+    status, body = http("PUT", f"{server.base_url}/storage/{valid}", b"not abc")
+    assert status == 400 and b"md5" in body
+
+
+@pytest.mark.parametrize("query, variables, needle", [
+    (CREATE, {"input": {"entityName": "local", "projectName": "nope-missing", "artifactTypeName": "dataset",
+                        "artifactCollectionName": "ds", "digest": "d", "digestAlgorithm": "MANIFEST_MD5"}}, "project"),
+    (COMMIT, {"id": "not base64!"}, "Artifact id"),
+    (COMMIT, {"id": base64.b64encode(b"Artifact:v1:999999").decode()}, "not found"),
+    ("query { project(name: \"vision\", entityName: \"demo\") { artifact(name: \":v0\") { id } } }", None, "artifact name"),
+])
+def test_bad_input_is_a_graphql_error(api, query, variables, needle):
+    reply = api.gql(query, variables)
+    assert reply.status in (200, 400), reply.body
+    assert reply.errors and needle in reply.errors[0]["message"], reply.body
+    assert "SELECT" not in json.dumps(reply.body)
+
+
+def test_bad_names_and_aliases_are_refused(flow, api):
+    for kw, needle in (({"collection": "bad name!"}, "collection name"), ({"aliases": ("v3",)}, "alias"),
+                       ({"type_name": "other"}, None)):
+        if needle is None:
+            flow.log({"a.txt": b"t"})
+            reply = api.gql(CREATE, {"input": {
+                "entityName": "local", "projectName": flow.project, "artifactTypeName": "model",
+                "artifactCollectionName": "ds", "digest": "zz", "digestAlgorithm": "MANIFEST_MD5"}})
+            assert "holds type 'dataset'" in reply.errors[0]["message"]
+            continue
+        with pytest.raises(AssertionError, match=needle):
+            flow.create({"a.txt": b"t"}, **kw)
+
+
+def test_commit_without_uploaded_files_is_refused(flow, api):
+    art = flow.create({"a.txt": b"never uploaded"})
+    manifest = json.dumps({"version": 1, "contents": {"a.txt": {"digest": md5(b"never uploaded"), "size": 14}}}).encode()
+    mf = api.ok(MANIFEST, {"id": art["id"], "digest": md5(manifest), "e": "local", "p": flow.project,
+                           "r": flow.run})["createArtifactManifest"]["artifactManifest"]
+    assert http("PUT", mf["file"]["uploadUrl"], manifest)[0] == 200
+    reply = api.gql(COMMIT, {"id": art["id"]})
+    assert "not uploaded" in reply.errors[0]["message"]
