@@ -166,3 +166,14 @@ def test_delete_rules_and_url_refused_after(public, api, project, logged, wb, tm
     v1 = public.artifact(path(api, project, "ds:v1"))
     assert (Path(v1.download(root=str(tmp_path))) / "data.txt").read_text() == "hello artifacts\n"
     assert requests.get(url, timeout=10).status_code == 404  # the deleted version's URL stops working
+
+
+def test_demo_seed_artifacts_read_through_the_api(public, tmp_path):
+    versions = [a.version for a in public.artifacts("model", "demo/vision/resnet-checkpoints", per_page=15)]
+    assert versions == [f"v{i}" for i in range(39, -1, -1)]  # paged newest first
+    assert public.artifact("demo/vision/resnet-checkpoints:best").version == "v31"
+    dataset = public.artifact("demo/vision/imagenet-subset:prod")
+    assert dataset.version == "v2" and len(dataset.used_by()) > 100
+    assert (Path(dataset.download(root=str(tmp_path))) / "README.md").read_text() == "imagenet-subset v2\n"
+    features = public.artifact("demo/vision/features:v0")
+    assert len(features.used_by()) == 10 and features.logged_by().id == "vi000100"

@@ -1,7 +1,9 @@
 """`--seed demo`: deterministic demo data so every feature has something real to act on.
 
 Entity `demo`, three projects, 2,000 runs in all with varied states, tags, groups, sweeps,
-nested config and summary keys (some containing "/"), and history. Same content every time;
+nested config and summary keys (some containing "/"), and history; and artifacts: model
+checkpoints with many versions and aliases, datasets used by many runs, and runs whose outputs
+later runs use. Same content every time;
 only timestamps follow the clock (runs were created over the 120 days before seeding), so
 relative filters like `created_at < 30d ago` mean something. Bulk inserts: about a second.
 """
@@ -96,5 +98,49 @@ def demo(store: Store, *, now: datetime | None = None) -> int:
                     for index in range(count)]
             ids = store.insert_runs(project_id, (run for run, _rows in made))
             store.insert_history((ids[run["name"]], rows) for run, rows in made)
+            _artifacts(store, project_id, project, [(ids[run["name"]], run) for run, _rows in made])
             added += count
     return added
+
+
+# project -> (type, collection, producing run indices, aliases by version, how consumers are chosen)
+ARTIFACTS: dict[str, list[tuple[str, str, list[int], dict[int, list[str]], str]]] = {
+    "vision": [
+        ("dataset", "imagenet-subset", [0, 1, 2], {2: ["prod"]}, "all"),
+        ("model", "resnet-checkpoints", [10 + 25 * k for k in range(40)], {31: ["best"], 27: ["prod"], 38: ["staging"]},
+         "none"),
+        ("dataset", "features", [100, 300, 500], {}, "downstream"),
+    ],
+    "nlp": [
+        ("dataset", "corpus", [0, 1], {}, "all"),
+        ("model", "bert-finetune", [20 + 30 * k for k in range(15)], {12: ["best", "prod"]}, "none"),
+    ],
+    "rl": [("model", "policy", [5 + 40 * k for k in range(5)], {3: ["best"]}, "none")],
+}
+
+
+def _artifacts(store: Store, project_id: int, project: str, runs: list[tuple[int, dict[str, Any]]]) -> None:
+    """Checkpoints with many versions and aliases, datasets used by many runs, and a few runs
+    whose outputs later runs use. Own random stream: the runs above stay as they were."""
+    rng = random.Random(f"artifacts-{project}")
+    for type_name, name, producers, aliases, consumers in ARTIFACTS[project]:
+        versions = []
+        for version, index in enumerate(producers):
+            run_id, run = runs[index]
+            if type_name == "model":
+                files = {"model.pt": rng.randbytes(4096 + 512 * version),
+                         "config.json": orjson.dumps({"step": version, "lr": orjson.loads(run["config"])["lr"]["value"]})}
+            else:
+                rows = "\n".join(f"{i},{rng.random():.6f}" for i in range(50 * (version + 1)))
+                files = {"data.csv": f"id,value\n{rows}\n".encode(), "README.md": f"{name} v{version}\n".encode()}
+            if consumers == "all":  # each later run trains on the newest version that existed
+                used = [runs[i][0] for i in range(len(runs)) if i > index and
+                        (version + 1 == len(producers) or i < producers[version + 1])]
+            elif consumers == "downstream":  # the next ten runs evaluate on this run's output
+                used = [runs[i][0] for i in range(index + 1, min(index + 11, len(runs)))]
+            else:
+                used = []
+            versions.append({"files": files, "run_id": run_id, "created_at": run["created_at"],
+                             "aliases": aliases.get(version, []), "used_by": used,
+                             "metadata": {"source_run": run["name"], "version": version}})
+        store.insert_artifact_collection(project_id, type_name, name, versions)

@@ -106,7 +106,9 @@ def _used_by(artifact: Row, info: Any, filters: Any = None, order: str | None = 
     if filters not in (None, "", "{}") or order or before or last:
         raise BadInput("usedBy pages forward only (first, after); filters and order are not supported here")
     store = ctx(info).store
-    rows, more = store.artifact_users(artifact["id"], page_size(first), _connection.from_opaque("Run", after))
+    # The SDK's used_by() asks without first and never pages: give it the largest page.
+    size = MAX_PAGE if first is None else page_size(first)
+    rows, more = store.artifact_users(artifact["id"], size, _connection.from_opaque("Run", after))
     return _connection.connection(rows, more=more, after=after, cursor=lambda r: _connection.opaque("Run", r["id"]),
                                   _count=lambda: store.count_artifact_users(artifact["id"]))
 

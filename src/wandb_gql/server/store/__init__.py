@@ -327,6 +327,10 @@ class Store:
     def collection_bytes(self, collection_id: int) -> int:
         return artifacts.collection_bytes(self.conn, collection_id)
 
+    def insert_artifact_collection(self, project_id: int, type_name: str, name: str,
+                                   versions: list[dict[str, Any]]) -> list[int]:
+        return artifacts.insert_collection(self.conn, project_id, type_name, name, versions)
+
     def blob(self, md5: str) -> bytes | None:
         return blobs.data(self.conn, md5)
 

@@ -401,3 +401,40 @@ def artifact_bytes(conn: sqlite3.Connection, artifact_id: int) -> int:
 def collection_bytes(conn: sqlite3.Connection, collection_id: int) -> int:
     sql = _DISTINCT_BLOBS.format(scope="c.id = ?")
     return int(conn.execute(sql, (collection_id, collection_id)).fetchone()[0])
+
+
+# -- bulk loading (the demo seed) ------------------------------------------------------------
+def insert_collection(conn: sqlite3.Connection, project_id: int, type_name: str, name: str,
+                      versions: list[dict[str, Any]]) -> list[int]:
+    """A collection with committed versions in one go: each version is {"files": {path: bytes},
+    "run_id", "created_at", "aliases", "used_by": [run ids], "metadata"}; `latest` goes to the last.
+    Returns the versions' artifact ids."""
+    collection = ensure_collection(conn, project_id, ensure_type(conn, project_id, type_name), name)
+    ids = []
+    for index, version in enumerate(versions):
+        files = version["files"]
+        md5s = {path: blobs.put(conn, data) for path, data in files.items()}
+        manifest = orjson.dumps({"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+                                 "storagePolicyConfig": {"storageLayout": "V2"},
+                                 "contents": {p: {"digest": md5s[p], "size": len(d)} for p, d in files.items()}})
+        digest = blobs.md5_b64(manifest)
+        stamp = version["created_at"]
+        cur = conn.execute(
+            "INSERT INTO artifacts (collection_id, version_index, digest, state, metadata, size, file_count,"
+            " created_by_run_id, manifest_type, manifest_digest, manifest_md5, manifest_created_at, created_at,"
+            " updated_at, committed_at) VALUES (?, ?, ?, 'COMMITTED', ?, ?, ?, ?, 'FULL', ?, ?, ?, ?, ?, ?)",
+            (collection["id"], index, digest, orjson.dumps(version.get("metadata") or {}).decode(),
+             sum(len(d) for d in files.values()), len(files), version.get("run_id"), digest, blobs.put(conn, manifest),
+             stamp, stamp, stamp, stamp))
+        artifact_id = int(cur.lastrowid)  # type: ignore[arg-type]
+        ids.append(artifact_id)
+        conn.executemany("INSERT INTO artifact_files (artifact_id, name, md5, size) VALUES (?, ?, ?, ?)",
+                         [(artifact_id, p, md5s[p], len(d)) for p, d in files.items()])
+        conn.executemany("INSERT INTO artifact_usage (artifact_id, run_id, created_at) VALUES (?, ?, ?)",
+                         [(artifact_id, run_id, stamp) for run_id in version.get("used_by") or []])
+        for alias in version.get("aliases") or []:
+            set_alias(conn, collection["id"], alias, artifact_id)
+    if ids:
+        set_alias(conn, collection["id"], "latest", ids[-1])
+    conn.execute("UPDATE artifact_collections SET next_version = ? WHERE id = ?", (len(versions), collection["id"]))
+    return ids
