@@ -160,6 +160,11 @@ def test_delete_run_with_delete_artifacts_removes_its_outputs(flow, api):
     api.ok("mutation($id: ID!) { deleteRun(input: {id: $id, deleteArtifacts: true}) { clientMutationId } }",
            {"id": run_id})
     assert flow.lookup("ds:v0")["artifact"] is None
+    other = Flow(api)
+    other.log({"b.txt": b"bulk"})
+    api.ok("""mutation($p: String!) { deleteRuns(input: {entityName: "local", projectName: $p,
+      filters: "{}", deleteArtifacts: true}) { clientMutationId } }""", {"p": other.project})
+    assert other.lookup("ds:v0")["artifact"] is None
 
 
 def test_expired_forged_and_mismatched_uploads_are_refused(flow, server):

@@ -41,6 +41,9 @@ def delete_run(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
 def delete_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     store = ctx(info).store
     project = store.require_project(input["entityName"], input["projectName"])
+    if input.get("deleteArtifacts"):
+        for run in store.all_runs(project["id"], input["filters"]):
+            store.delete_artifacts(store.run_output_artifact_ids(run["id"]))
     store.delete_runs(project["id"], input["filters"])
     return {"clientMutationId": input.get("clientMutationId"), "errors": None}
 
