@@ -20,6 +20,7 @@ _EXPORTS = {
     "SyncClient": "sync",
     "Settings": "settings",
     "Run": "models", "Outcome": "models", "Project": "models", "Viewer": "models",
+    "Artifact": "models", "Lineage": "models",
     "ProjectPath": "paths", "RunPath": "paths", "parse_project_path": "paths", "parse_run_path": "paths",
     "compile_where": "filters", "compile_order": "filters", "Compiled": "filters", "validate_filters": "filters",
     "lint": "filters", "Lint": "filters", "matches_every_run": "filters", "resolve_filters": "filters",

@@ -280,3 +280,111 @@ class Project:
     def to_dict(self) -> dict[str, Any]:
         return {"entity": self.entity, "name": self.name, "path": self.path, "run_count": self.run_count,
                 "last_active": self.last_active, "created_at": self.created_at}
+
+
+# The one vocabulary of an artifact version: attribute names are `--fields` names, table and CSV
+# headers and JSON keys.
+ARTIFACT_FIELDS = ("entity", "project", "collection", "type", "version", "aliases", "size", "file_count",
+                   "created_at", "state", "digest", "created_by", "used_by_count")
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One artifact version (COLLECTION:vN in ENTITY/PROJECT)."""
+
+    entity: str
+    project: str
+    collection: str
+    type: str
+    version: str                 # "v3"
+    aliases: list[str] = field(default_factory=list)
+    size: int | None = None      # bytes of its files (shared bytes counted in every version)
+    file_count: int | None = None
+    created_at: str | None = None
+    state: str | None = None
+    digest: str | None = None
+    created_by: str | None = None  # the producing run's id; None: logged by a user, not a run
+    used_by_count: int | None = None
+    id: str = field(default="", repr=False)  # W&B's storage id
+    created_by_deleted: bool = field(default=False, repr=False)  # its producing run is deleted
+    created_by_project: str = field(default="", repr=False)  # ENTITY/PROJECT of the producing run
+
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any], entity: str, project: str, collection: str | None = None,
+                  type: str | None = None) -> "Artifact":
+        creator = node.get("createdBy") or {}
+        run = creator.get("name") if creator.get("__typename", "Run") == "Run" else None
+        where = creator.get("project") or {}
+        sequence = node.get("artifactSequence") or {}
+        home = sequence.get("project") or {}
+        return cls(entity=home.get("entityName") or entity, project=home.get("name") or project,
+                   collection=collection or sequence.get("name") or "",
+                   type=type or (node.get("artifactType") or {}).get("name") or "",
+                   version=f"v{node['versionIndex']}" if node.get("versionIndex") is not None else "",
+                   aliases=[a["alias"] for a in node.get("aliases") or []], size=node.get("size"),
+                   file_count=node.get("fileCount"), created_at=node.get("createdAt"), state=node.get("state"),
+                   digest=node.get("digest"), created_by=run, used_by_count=node.get("usedCount"),
+                   id=node.get("id") or "", created_by_deleted=bool(creator.get("deletedAt")),
+                   created_by_project=f"{where['entityName']}/{where['name']}" if where else "")
+
+    @property
+    def name(self) -> str:
+        """COLLECTION:vN"""
+        return f"{self.collection}:{self.version}"
+
+    @property
+    def path(self) -> str:
+        """ENTITY/PROJECT/COLLECTION:vN, what `artifact()` and `lineage()` take."""
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    def value(self, column: str) -> Any:
+        if column in ARTIFACT_FIELDS or column in ("name", "path"):
+            return getattr(self, column)
+        raise KeyError(column)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in ARTIFACT_FIELDS}
+        out["aliases"] = list(self.aliases)
+        out["path"] = self.path
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """An artifact version, the run that logged it, the runs that used it, and (to the depth
+    asked) the lineage of each artifact its producing run used."""
+
+    artifact: Artifact
+    created_by: str | None       # run id
+    used_by: list[str]           # run ids
+    upstream: list["Lineage"] = field(default_factory=list)
+
+    def graph(self) -> dict[str, list[dict[str, Any]]]:
+        """Nodes (artifacts and runs, each once) and edges (run -logged-> artifact,
+        artifact -used-> run): what `artifacts lineage -f json` prints."""
+        nodes: dict[str, dict[str, Any]] = {}
+        edges: list[dict[str, Any]] = []
+
+        def walk(item: Lineage, consumers: list[str]) -> None:
+            art = item.artifact
+            nodes.setdefault(art.path, {"id": art.path, "kind": "artifact", **art.to_dict()})
+            if item.created_by:
+                run = f"{art.created_by_project or art.entity + '/' + art.project}/{item.created_by}"
+                nodes.setdefault(run, {"id": run, "kind": "run", "name": item.created_by,
+                                       "deleted": art.created_by_deleted})
+                edges.append({"source": run, "target": art.path, "kind": "logged"})
+            for consumer in consumers:
+                run = f"{art.entity}/{art.project}/{consumer}"
+                nodes.setdefault(run, {"id": run, "kind": "run", "name": consumer})
+                edges.append({"source": art.path, "target": run, "kind": "used"})
+            for parent in item.upstream:
+                walk(parent, [item.created_by] if item.created_by else [])
+
+        walk(self, self.used_by)
+        # An edge reached along two paths is one edge.
+        unique = list({(e["source"], e["target"], e["kind"]): e for e in edges}.values())
+        return {"nodes": list(nodes.values()), "edges": unique}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.artifact.to_dict(), "created_by": self.created_by, "used_by": list(self.used_by),
+                "upstream": [u.to_dict() for u in self.upstream]}

@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, S
 from .client import MAX_PAGE, UNSET, Client
 from .client.deleted import DeletedRun
 from .client.runs import Filters, OutcomeHook
-from .models import Outcome, Project, Run, Viewer
+from .models import Artifact, Lineage, Outcome, Project, Run, Viewer
 from .settings import Settings
 from .transport import GraphQLTransport, RetryHook
 
@@ -170,3 +170,22 @@ class SyncClient:
     def revert_run(self, path: str, backup: Mapping[str, Any], *,
                    fields: Sequence[str] | None = None) -> Outcome:
         return self._call(self._client.revert_run(path, backup, fields=fields))
+
+    def artifact_ref(self, ref: str) -> tuple[str, str, str]:
+        return self._call(self._client.artifact_ref(ref))
+
+    def artifacts(self, path: str, *, type: str | None = None, collection: str | None = None,
+                  limit: int | None = None) -> Iterator[Artifact]:
+        return self._iterate(self._client.artifacts(path, type=type, collection=collection, limit=limit))
+
+    def artifact(self, ref: str) -> Artifact:
+        return self._call(self._client.artifact(ref))
+
+    def lineage(self, ref: str, depth: int = 1) -> Lineage:
+        return self._call(self._client.lineage(ref, depth))
+
+    def runs_using(self, ref: str) -> list[str]:
+        return self._call(self._client.runs_using(ref))
+
+    def runs_logging(self, ref: str) -> list[str]:
+        return self._call(self._client.runs_logging(ref))
