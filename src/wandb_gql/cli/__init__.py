@@ -14,6 +14,7 @@ import typer
 
 from . import _common
 from ._common import FORMAT_NAMES, GLOBAL, Format, Group, examples, fail, setup_logging
+from .artifacts import artifacts_app
 from .auth import auth_app, whoami
 from .cleanup import cleanup_app
 from .help import help_app
@@ -79,6 +80,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(projects_app, name="projects")
+app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(cleanup_app, name="cleanup")
 app.add_typer(ledger_app, name="ledger")
 app.command("whoami", epilog=examples("wbgql whoami", "wbgql --local whoami -f json"))(whoami)

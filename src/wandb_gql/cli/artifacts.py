@@ -1,0 +1,125 @@
+"""`wbgql artifacts list|lineage|orphans`: the versions of a project, where one came from and
+went, and what is left behind when runs are deleted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ._common import (STDOUT, FieldsOpt, Format, FormatOpt, PathArg, dumps, errors, examples, new_app, out_format,
+                      run, stdout_is_terminal)
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..models import Lineage
+
+artifacts_app = new_app("List artifact versions, follow their lineage, find orphans.")
+
+COLUMNS = ("collection", "version", "aliases", "size", "created_at", "created_by", "used_by_count")
+TypeOpt = Annotated[Optional[str], typer.Option("--type", metavar="TYPE", show_default=False,
+                                                help="Only collections of this artifact type, e.g. model, dataset.")]
+CollectionOpt = Annotated[Optional[str], typer.Option("--collection", metavar="NAME", show_default=False,
+                                                      help="Only the versions of this collection.")]
+RefArg = Annotated[str, typer.Argument(
+    metavar="ENTITY/PROJECT/NAME:vN", show_default=False,
+    help="The version: ENTITY/PROJECT/COLLECTION:vN or ENTITY/PROJECT/COLLECTION:ALIAS.")]
+
+
+def columns_of(fields: Optional[str], default: tuple[str, ...], every: tuple[str, ...], what: str) -> list[str]:
+    """--fields read against the names a record has (UsageError naming them, nothing sent)."""
+    if fields is None:
+        return list(default)
+    from ..errors import UsageError
+
+    chosen = [c.strip() for c in fields.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in every]
+    if unknown or not chosen:
+        raise UsageError(f"--fields: unknown field(s) {', '.join(unknown) or '(none given)'}",
+                         hint=f"{what} fields: {', '.join(every)}")
+    return chosen
+
+
+@artifacts_app.command("list", epilog=examples(
+    "wbgql --local artifacts list demo/vision",
+    "wbgql artifacts list ENTITY/PROJECT --type model -f csv > versions.csv",
+    "wbgql artifacts list demo/vision --collection resnet-checkpoints --fields version,aliases,size -f jsonl"))
+def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOpt = None,
+                   fields: FieldsOpt = None, fmt: FormatOpt = None) -> None:
+    """Every artifact version, newest first: collection, version, aliases, size (bytes),
+    created_at, created_by (the producing run) and used_by_count (runs that used it)."""
+    from ..models import ARTIFACT_FIELDS
+    from .runs import make_writer
+
+    with errors():
+        out = out_format(fmt)
+        every = (*ARTIFACT_FIELDS, "name", "path")
+        columns = columns_of(fields, COLUMNS if out == Format.table else every, every, "artifact")
+
+        async def work(client: "Client") -> None:
+            versions = [a async for a in client.artifacts(path, type=type, collection=collection)]
+            # Collections come one after another from the server; newest first is across all of them.
+            versions.sort(key=lambda a: (a.created_at or "", a.collection, int(a.version[1:] or 0)), reverse=True)
+            writer = make_writer(out, columns)
+            for artifact in versions:
+                writer.write({**artifact.to_dict(), "name": artifact.name})
+            writer.close()
+
+        run(work)
+
+
+@artifacts_app.command("lineage", epilog=examples(
+    "wbgql --local artifacts lineage demo/vision/features:v1",
+    "wbgql artifacts lineage demo/vision/features:v1 --depth 2",
+    "wbgql artifacts lineage ENTITY/PROJECT/model:best -f json | jq '.edges[]'"))
+def lineage(ref: RefArg,
+            depth: Annotated[int, typer.Option("--depth", metavar="N", min=0,
+                                               help="Levels of upstream artifacts to follow.")] = 1,
+            fmt: FormatOpt = None) -> None:
+    """Where a version came from and where it went: the run that logged it, the runs that used
+    it, and the artifacts its producing run used (to --depth levels). A tree; -f json prints the
+    graph (nodes and edges)."""
+    from ..client.artifacts import parse_artifact_ref
+
+    with errors():
+        parse_artifact_ref(ref)  # a bad reference is refused before anything is sent
+        out = out_format(fmt)
+
+        async def work(client: "Client") -> None:
+            found = await client.lineage(ref, depth)
+            if out in (Format.json, Format.jsonl):
+                STDOUT.write(dumps(found.graph(), pretty=out == Format.json) + "\n")
+            else:
+                STDOUT.write("\n".join(tree_lines(found, fancy=stdout_is_terminal())) + "\n")
+
+        run(work)
+
+
+def tree_lines(item: "Lineage", fancy: bool, shown_users: int = 10) -> list[str]:
+    """The lineage as an indented tree: box drawing on a terminal, plain indentation when piped."""
+    def node(entry: "Lineage", prefix: str, users: bool) -> list[str]:
+        children: list[tuple[str, list[str]]] = []
+        if entry.created_by:
+            deleted = " (deleted)" if entry.artifact.created_by_deleted else ""
+            upstream = [(f"used {u.artifact.name}", node(u, "", False)[1:]) for u in entry.upstream]
+            children.append((f"logged by run {entry.created_by}{deleted}", _flatten(upstream, fancy)))
+        else:
+            children.append(("logged by a user (no run)", []))
+        if users:
+            head = ", ".join(entry.used_by[:shown_users]) + (", ..." if len(entry.used_by) > shown_users else "")
+            children.append((f"used by {len(entry.used_by)} run(s)" + (f": {head}" if head else ""), []))
+        a = entry.artifact
+        aliases = ", " + ", ".join(a.aliases) if a.aliases else ""
+        return [f"{prefix}{a.path}  ({a.type}, {a.size} bytes{aliases})", *_flatten(children, fancy)]
+
+    return node(item, "", True)
+
+
+def _flatten(children: list[tuple[str, list[str]]], fancy: bool) -> list[str]:
+    tee, last, bar, gap = ("├─ ", "└─ ", "│  ", "   ") if fancy else ("  ", "  ", "  ", "  ")
+    lines: list[str] = []
+    for i, (text, sub) in enumerate(children):
+        end = i == len(children) - 1
+        lines.append((last if end else tee) + text)
+        lines += [(gap if end else bar) + s for s in sub]
+    return lines

@@ -1,0 +1,73 @@
+"""`wbgql artifacts ...` and `runs list --uses/--logged` against the demo server, the way users
+type them: filters, --fields, every format, a tree or a graph, and the mistakes (a missing
+name, a reference without a version)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .conftest import parse_jsonl, requests_seen
+
+
+def test_list_newest_first_with_type_and_fields(wbgql, server):
+    out = wbgql.remote(server, "artifacts", "list", "demo/vision", "-f", "json")
+    assert out.exit_code == 0, out
+    rows = json.loads(out.stdout)
+    assert len(rows) == 46
+    stamps = [r["created_at"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)
+    models = parse_jsonl(wbgql.remote(server, "artifacts", "list", "demo/vision", "--type", "model",
+                                      "-f", "jsonl", "--fields", "collection,version,aliases").stdout)
+    assert len(models) == 40 and set(models[0]) == {"collection", "version", "aliases"}
+    assert {"collection": "resnet-checkpoints", "version": "v31", "aliases": ["best"]} in models
+
+
+def test_list_a_collection_as_csv_and_table(wbgql, server):
+    out = wbgql.remote(server, "artifacts", "list", "demo/vision", "--collection", "features", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["version"] for r in rows] == ["v2", "v1", "v0"]
+    assert rows[1]["created_by"] == "vi000300" and rows[1]["used_by_count"] == "10"
+    table = wbgql.remote(server, "artifacts", "list", "demo/rl")
+    assert table.exit_code == 0 and table.stdout.split("\n")[0].split() == [
+        "collection", "version", "aliases", "size", "created_at", "created_by", "used_by_count"]
+
+
+def test_unknown_field_is_refused_before_sending(wbgql, server):
+    before = requests_seen(server)
+    out = wbgql.remote(server, "artifacts", "list", "demo/vision", "--fields", "version,bytes")
+    assert out.exit_code == 2 and "bytes" in out.stderr and "used_by_count" in out.stderr
+    assert requests_seen(server) == before
+
+
+def test_lineage_tree_and_graph(wbgql, server):
+    tree = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--depth", "2")
+    assert tree.exit_code == 0, tree
+    lines = tree.stdout.splitlines()
+    assert lines[0].startswith("demo/vision/features:v1")
+    assert any("logged by run vi000300" in line for line in lines)
+    assert any("used imagenet-subset:v2" in line for line in lines)
+    assert any("logged by run vi000002" in line for line in lines)
+    assert any("used by 10 run(s)" in line for line in lines)
+    graph = json.loads(wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--depth", "2",
+                                    "-f", "json").stdout)
+    kinds = {(e["source"], e["target"], e["kind"]) for e in graph["edges"]}
+    assert ("demo/vision/vi000300", "demo/vision/features:v1", "logged") in kinds
+    assert ("demo/vision/features:v1", "demo/vision/vi000305", "used") in kinds
+    assert ("demo/vision/imagenet-subset:v2", "demo/vision/vi000300", "used") in kinds
+    assert ("demo/vision/vi000002", "demo/vision/imagenet-subset:v2", "logged") in kinds
+
+
+def test_missing_artifact_is_one_error_naming_close_names(wbgql, server):
+    out = wbgql.remote(server, "artifacts", "lineage", "demo/vision/featurs:v1")
+    assert out.exit_code == 1 and out.stdout == ""
+    assert out.stderr.splitlines()[0] == "error: artifact demo/vision/featurs:v1 not found"
+    assert "features:v1" in out.stderr
+
+
+def test_ref_without_version_is_exit_2_nothing_sent(wbgql, server):
+    before = requests_seen(server)
+    out = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features")
+    assert out.exit_code == 2 and "features:v0" in out.stderr
+    assert requests_seen(server) == before
