@@ -71,3 +71,26 @@ def test_ref_without_version_is_exit_2_nothing_sent(wbgql, server):
     out = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features")
     assert out.exit_code == 2 and "features:v0" in out.stderr
     assert requests_seen(server) == before
+
+
+def test_runs_list_uses_and_logged_combined_with_where(wbgql, server):
+    def names(*args: str) -> list[str]:
+        out = wbgql.remote(server, "runs", "list", "demo/vision", "-f", "json", "--fields", "name,state", *args)
+        assert out.exit_code == 0, out
+        return [r["name"] for r in json.loads(out.stdout)]
+
+    used = names("--uses", "features:v1")
+    assert sorted(used) == [f"vi000{i}" for i in range(301, 311)]
+    finished = names("--uses", "features:v1", "--where", "state = finished")
+    assert set(finished) < set(used) and finished
+    assert names("--logged", "features:v1") == ["vi000300"]
+    assert names("--logged", "features:v1", "--uses", "features:v1") == []  # both: the runs doing both
+
+
+def test_runs_list_uses_without_version_is_exit_2_nothing_sent(wbgql, server):
+    before = requests_seen(server)
+    out = wbgql.remote(server, "runs", "list", "demo/vision", "--uses", "features")
+    assert out.exit_code == 2 and "COLLECTION:vN" in out.stderr
+    assert requests_seen(server) == before
+    out = wbgql.remote(server, "runs", "list", "demo/vision", "--uses", "features:v1", "--deleted")
+    assert out.exit_code == 2 and requests_seen(server) == before

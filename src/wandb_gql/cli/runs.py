@@ -9,7 +9,7 @@ module renders the plan and asks, and `_apply` drives the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, List, Optional
 
 import typer
 
@@ -140,7 +140,8 @@ def _late_keys_warning(late: dict[str, list[str]]) -> None:
     "wbgql runs list demo/vision --where 'state = crashed' --summary-keys loss",
     "wbgql runs list demo/vision --order -summary.val/acc -n 10 --fields name,summary.val/acc",
     "wbgql runs list https://wandb.ai/ENTITY/PROJECT -f jsonl --all > runs.jsonl",
-    "wbgql --local runs list demo/vision --deleted"))
+    "wbgql --local runs list demo/vision --deleted",
+    "wbgql --local runs list demo/vision --uses features:v1 --where 'state = finished'"))
 def list_runs(
     path: PathArg,
     where: WhereOpt = None,
@@ -155,6 +156,13 @@ def list_runs(
     deleted: Annotated[bool, typer.Option(
         "--deleted", help="The soft-deleted runs instead, with when they were deleted and when they will be purged "
                           "(a server that can list them: the local server can, W&B cannot).")] = False,
+    uses: Annotated[Optional[str], typer.Option(
+        "--uses", metavar="NAME:vN", show_default=False,
+        help="Only the runs that used this artifact version (or NAME:ALIAS), resolved through its lineage "
+             "and combined with --where.")] = None,
+    logged: Annotated[Optional[str], typer.Option(
+        "--logged", metavar="NAME:vN", show_default=False,
+        help="Only the run that logged this artifact version (or NAME:ALIAS), combined with --where.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive."""
@@ -163,6 +171,9 @@ def list_runs(
     with errors():
         if limit is not None and all_rows:
             raise UsageError("give either --limit N or --all, not both")
+        artifact_runs = _artifact_runs(path, uses, logged)
+        if artifact_runs is not None and deleted:
+            raise UsageError("--uses/--logged list live runs: not with --deleted")
         if deleted:
             others = [name for name, given in (("--fields", fields is not None), ("--config-keys", config_keys),
                                                ("--summary-keys", summary_keys),
@@ -183,6 +194,9 @@ def list_runs(
         async def work(client: "Client") -> None:
             import asyncio
 
+            nonlocal query
+            if artifact_runs is not None:
+                query = await artifact_runs(client, query)
             counting = asyncio.ensure_future(client.count_runs(path, filters=query)) if capped or bar else None
             if counting is not None:
                 def counted(task: "asyncio.Future[int]") -> None:
@@ -212,6 +226,29 @@ def list_runs(
                     counting.cancel()
 
         run(work)
+
+
+def _artifact_runs(path: str, uses: Optional[str], logged: Optional[str]) -> Optional[
+        Callable[["Client", dict[str, Any]], Awaitable[dict[str, Any]]]]:
+    """--uses/--logged, checked before anything is sent: W&B's run filter cannot say "used this
+    artifact", so the run ids come from the artifact's side and the filter is pinned to them."""
+    if uses is None and logged is None:
+        return None
+    from ..client.artifacts import check_artifact_name
+
+    wanted = [(check_artifact_name(n), which) for n, which in ((uses, "uses"), (logged, "logged")) if n is not None]
+
+    async def pin(client: "Client", query: dict[str, Any]) -> dict[str, Any]:
+        entity, project = await client.project_path(path)
+        ids: Optional[set[str]] = None
+        for name, which in wanted:
+            ref = f"{entity}/{project}/{name}"
+            found = set(await (client.runs_using(ref) if which == "uses" else client.runs_logging(ref)))
+            ids = found if ids is None else ids & found
+        pinned = {"name": {"$in": sorted(ids or ())}}
+        return {"$and": [query, pinned]} if query else pinned
+
+    return pin
 
 
 DELETED_COLUMNS = ["name", "display_name", "state", "deleted_at", "purge_at"]
