@@ -178,6 +178,9 @@ class SyncClient:
                   limit: int | None = None) -> Iterator[Artifact]:
         return self._iterate(self._client.artifacts(path, type=type, collection=collection, limit=limit))
 
+    def artifact_collections(self, path: str, *, type: str | None = None) -> Iterator[str]:
+        return self._iterate(self._client.artifact_collections(path, type=type))
+
     def artifact(self, ref: str) -> Artifact:
         return self._call(self._client.artifact(ref))
 

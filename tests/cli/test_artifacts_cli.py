@@ -94,3 +94,36 @@ def test_runs_list_uses_without_version_is_exit_2_nothing_sent(wbgql, server):
     assert requests_seen(server) == before
     out = wbgql.remote(server, "runs", "list", "demo/vision", "--uses", "features:v1", "--deleted")
     assert out.exit_code == 2 and requests_seen(server) == before
+
+
+def test_usage_by_type_and_collection_matches_the_versions(wbgql, server):
+    versions = json.loads(wbgql.remote(server, "artifacts", "list", "demo/vision", "-f", "json").stdout)
+    rows = json.loads(wbgql.remote(server, "projects", "usage", "demo/vision", "-f", "json").stdout)
+    by = {(r["type"], r["collection"]): (r["versions"], r["bytes"]) for r in rows}
+    checkpoints = [v["size"] for v in versions if v["collection"] == "resnet-checkpoints"]
+    assert by[("model", "resnet-checkpoints")] == (40, sum(checkpoints))
+    assert by[("dataset", "*")][0] == 6 and by[("*", "*")] == (46, sum(v["size"] for v in versions))
+    assert "counted once per version" in " ".join(wbgql("projects", "usage", "--help").stdout.split())
+
+
+def test_orphans_after_runs_and_versions_are_deleted(wbgql, mutable_server):
+    from tests.conftest import Caller
+
+    out = wbgql.remote(mutable_server, "artifacts", "orphans", "demo/rl", "-f", "json")
+    assert out.exit_code == 0 and json.loads(out.stdout) == []
+    versions = json.loads(wbgql.remote(mutable_server, "artifacts", "list", "demo/rl", "-f", "json").stdout)
+    v0 = next(v for v in versions if v["version"] == "v0")
+    deleted = wbgql.remote(mutable_server, "runs", "delete", "demo/rl", "--id", v0["created_by"], "--yes")
+    assert deleted.exit_code == 0, deleted
+    found = json.loads(wbgql.remote(mutable_server, "artifacts", "orphans", "demo/rl", "-f", "json").stdout)
+    assert found == [{"kind": "version", "collection": "policy", "version": "v0", "created_by": v0["created_by"],
+                      "reason": "its producing run is deleted"}]
+    api = Caller(mutable_server)
+    ids = api.ok('{ project(name: "rl", entityName: "demo") { artifactCollection(name: "policy") {'
+                 ' artifacts { edges { node { id } } } } } }')["project"]["artifactCollection"]["artifacts"]["edges"]
+    for edge in ids:
+        api.ok("mutation($id: ID!) { deleteArtifact(input: {artifactID: $id, deleteAliases: true}) { artifact { id } } }",
+               {"id": edge["node"]["id"]})
+    found = json.loads(wbgql.remote(mutable_server, "artifacts", "orphans", "demo/rl", "-f", "json").stdout)
+    assert found == [{"kind": "collection", "collection": "policy", "version": None, "created_by": None,
+                      "reason": "no versions left"}]

@@ -3,7 +3,7 @@ went, and what is left behind when runs are deleted."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
@@ -11,9 +11,12 @@ from ._common import (STDOUT, FieldsOpt, Format, FormatOpt, PathArg, dumps, erro
                       run, stdout_is_terminal)
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ..client import Client
     from ..models import Lineage
 
+T = TypeVar("T")
 artifacts_app = new_app("List artifact versions, follow their lineage, find orphans.")
 
 COLUMNS = ("collection", "version", "aliases", "size", "created_at", "created_by", "used_by_count")
@@ -123,3 +126,42 @@ def _flatten(children: list[tuple[str, list[str]]], fancy: bool) -> list[str]:
         lines.append((last if end else tee) + text)
         lines += [(gap if end else bar) + s for s in sub]
     return lines
+
+
+ORPHAN_COLUMNS = ("kind", "collection", "version", "created_by", "reason")
+
+
+@artifacts_app.command("orphans", epilog=examples(
+    "wbgql --local artifacts orphans demo/vision",
+    "wbgql artifacts orphans ENTITY/PROJECT -f json"))
+def orphans(path: PathArg, fmt: FormatOpt = None) -> None:
+    """What deleted runs left behind: versions whose producing run is deleted, and collections
+    with no versions left."""
+    from .runs import make_writer
+
+    with errors():
+        out = out_format(fmt)
+
+        async def work(client: "Client") -> None:
+            import asyncio
+
+            names, versions = await asyncio.gather(collect(client.artifact_collections(path)),
+                                                   collect(client.artifacts(path)))
+            writer = make_writer(out, list(ORPHAN_COLUMNS))
+            for a in versions:
+                if a.created_by_deleted:
+                    writer.write({"kind": "version", "collection": a.collection, "version": a.version,
+                                  "created_by": a.created_by, "reason": "its producing run is deleted"})
+            kept = {a.collection for a in versions}
+            for name in names:
+                if name not in kept:
+                    writer.write({"kind": "collection", "collection": name, "version": None, "created_by": None,
+                                  "reason": "no versions left"})
+            writer.close()
+
+        run(work)
+
+
+async def collect(items: "AsyncIterator[T]") -> list[T]:
+    """An async listing as a list (to gather two listings at once)."""
+    return [item async for item in items]

@@ -1,4 +1,5 @@
-"""`wbgql projects list [ENTITY]`: an entity's projects with their run counts and last activity."""
+"""`wbgql projects list [ENTITY]`: an entity's projects with their run counts and last activity;
+`wbgql projects usage ENTITY/PROJECT`: artifact bytes by type and by collection."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._common import FieldsOpt, Format, FormatOpt, errors, examples, new_app, out_format, run
+from ._common import FieldsOpt, Format, FormatOpt, PathArg, errors, examples, new_app, out_format, run
 
 if TYPE_CHECKING:
     from ..client import Client
 
-projects_app = new_app("List an entity's projects.")
+projects_app = new_app("List an entity's projects; show a project's artifact storage.")
 
 COLUMNS = ("name", "run_count", "last_active")
 ALL = ("entity", "name", "run_count", "last_active", "created_at", "path")
@@ -46,6 +47,38 @@ def list_projects(
                 writer.write({"entity": project.entity, "name": project.name, "run_count": project.run_count,
                               "last_active": project.last_active, "created_at": project.created_at,
                               "path": f"{project.entity}/{project.name}"})
+            writer.close()
+
+        run(work)
+
+
+USAGE_COLUMNS = ["type", "collection", "versions", "bytes"]
+
+
+@projects_app.command("usage", epilog=examples("wbgql --local projects usage demo/vision",
+                                               "wbgql projects usage ENTITY/PROJECT -f json"))
+def usage(path: PathArg, fmt: FormatOpt = None) -> None:
+    """Artifact bytes of a project by type and by collection: one row per collection, then one
+    per type (collection "*"), then the total (type "*"), summed from the versions' sizes.
+    Bytes shared between versions (the same file in v1 and v2) are counted once per version,
+    so this is what the versions hold, not what deleting one would free."""
+    from .runs import make_writer
+
+    with errors():
+        out = out_format(fmt)
+
+        async def work(client: "Client") -> None:
+            totals: dict[tuple[str, str], list[int]] = {}
+            async for artifact in client.artifacts(path):
+                for key in ((artifact.type, artifact.collection), (artifact.type, "*"), ("*", "*")):
+                    row = totals.setdefault(key, [0, 0])
+                    row[0] += 1
+                    row[1] += artifact.size or 0
+            writer = make_writer(out, USAGE_COLUMNS)
+            # Collections first, then each type's subtotal, then the total: "*" sorts after names.
+            for (kind, collection), (versions, size) in sorted(totals.items(), key=lambda kv: (
+                    kv[0][0] == "*", kv[0][1] == "*", kv[0])):
+                writer.write({"type": kind, "collection": collection, "versions": versions, "bytes": size})
             writer.close()
 
         run(work)

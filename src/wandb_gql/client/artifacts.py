@@ -69,6 +69,14 @@ class ArtifactsMixin(ProjectsMixin):
             if limit is not None and handed >= limit:
                 return
 
+    async def artifact_collections(self, path: str, *, type: str | None = None) -> AsyncIterator[str]:
+        """The names of the project's artifact collections (of `type`), oldest first, versions
+        or not: a collection whose versions were all deleted is still listed."""
+        entity, project = await self.project_path(path)
+        async for name, kind in self._collections(entity, project):
+            if type is None or kind == type:
+                yield name
+
     async def _collections(self, entity: str, project: str) -> AsyncIterator[tuple[str, str]]:
         async def fetch(after: str | None, first: int) -> Mapping[str, Any]:
             return await self._execute("ProjectArtifactCollections",
