@@ -184,6 +184,9 @@ class SyncClient:
     def artifact(self, ref: str) -> Artifact:
         return self._call(self._client.artifact(ref))
 
+    def delete_artifact(self, id: str, *, delete_aliases: bool = False) -> Outcome:
+        return self._call(self._client.delete_artifact(id, delete_aliases=delete_aliases))
+
     def lineage(self, ref: str, depth: int = 1) -> Lineage:
         return self._call(self._client.lineage(ref, depth))
 

@@ -106,6 +106,11 @@ async def resume(client: "Client", ledger_path: str | Path, *,
         for record in state.plans:
             if record.done is not None:
                 continue
+            if record.action == "prune_artifacts":  # versions, not runs: their own applier
+                from .artifacts import resume_prune_plan
+
+                results.append(await resume_prune_plan(client, ledger, record, on_outcome))
+                continue
             results.append(await _resume_plan(client, ledger, record, on_outcome))
     return results
 

@@ -11,8 +11,9 @@ import difflib
 import re
 from typing import Any, AsyncIterator, Mapping
 
-from ..errors import NotFoundError, UsageError, WandbGQLError
-from ..models import Artifact, Lineage
+from ..errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError, WandbGQLError
+from ..models import Artifact, Lineage, Outcome
+from ..transport import IDEMPOTENT
 from ._base import MAX_PAGE
 from ._paging import paginate
 from .projects import ProjectsMixin
@@ -179,6 +180,24 @@ class ArtifactsMixin(ProjectsMixin):
 
         return [node["name"] async for batch in paginate(fetch, connection, per_page=MAX_PAGE, what="ArtifactUsedBy")
                 for node in batch]
+
+    async def delete_artifact(self, id: str, *, delete_aliases: bool = False) -> Outcome:
+        """Delete one version by its id (Artifact.id). Exact outcome, never an exception for the
+        server's answer: deleted; unchanged (already gone); failed (refused, e.g. aliased without
+        delete_aliases); unknown (the answer was lost and the re-check could not tell)."""
+        try:
+            await self._execute("DeleteArtifact", {"id": id, "deleteAliases": delete_aliases}, IDEMPOTENT)
+            return Outcome(id, "deleted")
+        except (GraphQLResponseError, TransportError, HTTPStatusError) as error:
+            try:
+                gone = (await self._execute("ArtifactCheck", {"id": id, "first": 1})).get("artifact") is None
+            except (GraphQLResponseError, TransportError, HTTPStatusError) as again:
+                return Outcome(id, "unknown", f"{error}; re-check failed: {again}")
+            if not gone:
+                return Outcome(id, "failed", str(error))
+            # Refused because it was already gone, or our lost request did it: the first is
+            # `unchanged`; a lost answer (no GraphQL reply) means this call deleted it.
+            return Outcome(id, "unchanged" if isinstance(error, GraphQLResponseError) else "deleted")
 
     async def lineage(self, ref: str, depth: int = 1) -> Lineage:
         """The version, its producing run, its consuming runs, and the artifacts its producing run

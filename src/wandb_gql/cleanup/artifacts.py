@@ -1,0 +1,297 @@
+"""Pruning artifact versions by policy: plan -> ledger -> apply -> verify, and resume.
+
+    plan = await plan_prune(client, "demo/vision", type="model", keep_last=10)
+    with Ledger.create(path, server=plan.server, user=plan.user) as ledger:
+        result = await apply_prune(client, plan, ledger=ledger)
+    await resume(client, path)        # cleanup.apply.resume hands prune plans to resume_prune_plan
+
+Bytes reclaimable are dedup-aware: W&B stores file bytes once per digest, so a version's bytes
+are freed only when no kept version references them. The plan reads each version's files (md5,
+size) and storageBytes (its distinct blobs, manifest included) for every version of the project,
+because a kept version of another collection may share bytes too. When a version has more files
+than one page the figure is an upper bound and the plan says so. Blobs shared with other
+projects are not seen from here: the verify compares the project's storageBytes before/after.
+
+The ledger names versions by their storage id where runs have their run id (backups, outcomes,
+`sending` events), so `read_ledger`, `ledger show` and `resume` read a prune like any plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ..errors import GraphQLResponseError, HTTPStatusError, TransportError, UsageError
+from ..models import Outcome
+from .apply import BATCH, ApplyResult
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..models import Artifact
+    from .ledger import Ledger, PlanRecord
+
+__all__ = ["ArtifactPlan", "PRUNE", "apply_prune", "plan_prune", "resume_prune_plan"]
+
+PRUNE = "prune_artifacts"  # the plan's action in a ledger
+FILES_PAGE = 1000  # the server's largest page; a version with more files makes the bytes an upper bound
+_READ_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
+OutcomeHook = Callable[[Outcome], object]
+
+
+@dataclass
+class ArtifactPlan:
+    """Which versions of `path` a prune deletes, on `server` as `user`, and why the rest stay.
+    `versions`: one dict per version to delete (id, collection, version, aliases, digest, size,
+    created_at, used_by_count); `collections`: per collection, total / kept / to delete."""
+
+    server: str
+    user: str | None
+    path: str
+    options: dict[str, Any]
+    collections: dict[str, dict[str, int]]
+    versions: list[dict[str, Any]]
+    bytes_reclaimable: int
+    bytes_exact: bool
+    delete_aliases: bool
+    storage_bytes: int | None = None
+    action: str = field(default=PRUNE)
+
+    @property
+    def ids(self) -> list[str]:
+        return [v["id"] for v in self.versions]
+
+    def details(self) -> list[str]:
+        """The plan for people, one line each."""
+        bound = "" if self.bytes_exact else " (upper bound: some versions have more files than one page)"
+        lines = [f"server {self.server} as {self.user or '?'}; project {self.path}",
+                 f"delete {len(self.versions):,} version(s); {self.bytes_reclaimable:,} bytes reclaimable{bound}"]
+        if self.delete_aliases:
+            lines.append("aliased versions are deleted too (deleteAliases)")
+        for name, c in sorted(self.collections.items()):
+            lines.append(f"  {name}: {c['versions']:,} version(s), keep {c['keep']:,}, delete {c['delete']:,}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "server": self.server, "user": self.user, "path": self.path,
+                "policy": self.options, "changes": {"delete_aliases": self.delete_aliases},
+                "collections": self.collections, "versions": self.versions, "run_ids": self.ids,
+                "run_count": len(self.versions), "bytes_reclaimable": self.bytes_reclaimable,
+                "bytes_exact": self.bytes_exact, "storage_bytes": self.storage_bytes,
+                "details": self.details()}
+
+
+async def plan_prune(client: "Client", path: str, *, type: str | None = None, collection: str | None = None,
+                     keep_last: int, keep_aliased: bool = True, keep_used: bool = False,
+                     older_than: str | None = None) -> ArtifactPlan:
+    """Per collection, newest first: keep the newest `keep_last`; never an aliased version unless
+    keep_aliased=False; with keep_used never a version some run used; with older_than only
+    versions created before then are deleted. Nothing is changed."""
+    from .._time import ago, parse_duration
+
+    if not isinstance(keep_last, int) or keep_last < 0:
+        raise UsageError(f"--keep-last must be 0 or more, not {keep_last}", hint="e.g. --keep-last 10")
+    options: dict[str, Any] = {"type": type, "collection": collection, "keep_last": keep_last,
+                               "keep_aliased": keep_aliased, "keep_used": keep_used, "older_than": older_than}
+    cutoff = None
+    if older_than is not None:
+        try:
+            cutoff = options["created_before"] = ago(parse_duration(older_than))
+        except ValueError as e:
+            raise UsageError(f"--older-than: {e}", hint="e.g. --older-than 30d") from None
+    entity, project = await client.project_path(path)
+    viewer, everything = await asyncio.gather(client.viewer(), _collect(client, f"{entity}/{project}"))
+    targets = [a for a in everything if (collection is None or a.collection == collection)
+               and (type is None or a.type == type)]
+    if collection is not None and not targets:
+        await _collect(client, f"{entity}/{project}", collection)  # NotFoundError naming close names
+    by_collection: dict[str, list["Artifact"]] = {}
+    for a in targets:
+        by_collection.setdefault(a.collection, []).append(a)
+    doomed: list["Artifact"] = []
+    counts: dict[str, dict[str, int]] = {}
+    for name, versions in by_collection.items():
+        versions.sort(key=lambda a: int(a.version[1:] or 0), reverse=True)
+        delete = [a for a in versions[keep_last:]
+                  if not (keep_aliased and a.aliases) and not (keep_used and (a.used_by_count or 0) > 0)
+                  and not (cutoff is not None and (a.created_at or "") >= cutoff)]
+        doomed += delete
+        counts[name] = {"versions": len(versions), "keep": len(versions) - len(delete), "delete": len(delete)}
+    checks, storage = await asyncio.gather(_checks(client, [a.id for a in everything]),
+                                           _storage(client, entity, project))
+    reclaimable, exact = _reclaimable(checks, {a.id for a in doomed})
+    rows = [{"id": a.id, "collection": a.collection, "version": a.version, "aliases": list(a.aliases),
+                 "digest": a.digest, "size": a.size, "created_at": a.created_at,
+                 "used_by_count": a.used_by_count or 0} for a in doomed]
+    return ArtifactPlan(server=client.settings.base_url, user=viewer.username, path=f"{entity}/{project}",
+                        options=options, collections=counts, versions=rows, bytes_reclaimable=reclaimable,
+                        bytes_exact=exact, delete_aliases=any(v["aliases"] for v in rows),
+                        storage_bytes=storage)
+
+
+async def apply_prune(client: "Client", plan: ArtifactPlan, *, ledger: "Ledger",
+                      on_outcome: OutcomeHook | None = None) -> ApplyResult:
+    """The plan and one backup per version go to the ledger (synced) before the first deletion;
+    then the drift check, deleteArtifact per version concurrently, verify, `done`."""
+    data = plan.to_dict()
+    index = ledger.add_plan(data, plan.options)
+    ledger.sync()
+    return await _Pruner(client, ledger, index, data, on_outcome).run(plan.ids, have=set(), sent=set())
+
+
+async def resume_prune_plan(client: "Client", ledger: "Ledger", record: "PlanRecord",
+                            on_outcome: OutcomeHook | None) -> ApplyResult:
+    """An interrupted prune: only its pending versions, nothing outside the plan, nothing twice.
+    Versions a cut-off apply sent and that are gone now are reported deleted by this plan."""
+    pending = record.pending()
+    ledger.event(record.index, "resumed", pending=len(pending))
+    ledger.sync()
+    sent = {i for e in record.events if e.get("kind") == "sending" for i in e.get("run_ids") or ()}
+    earlier = {i: o for i, o in record.outcomes.items() if o.status != "unknown"}
+    pruner = _Pruner(client, ledger, record.index, record.data, on_outcome)
+    return await pruner.run(pending, have=set(record.backups), sent=sent, earlier=earlier)
+
+
+class _Pruner:
+    def __init__(self, client: "Client", ledger: "Ledger", index: int, plan: dict[str, Any],
+                 on_outcome: OutcomeHook | None) -> None:
+        self.client, self.ledger, self.index, self.plan, self.on_outcome = client, ledger, index, plan, on_outcome
+        self.planned = {v["id"]: v for v in plan.get("versions") or ()}
+        self.outcomes: dict[str, Outcome] = {}
+
+    def record(self, outcome: Outcome) -> None:
+        self.outcomes[outcome.run_id] = outcome
+        self.ledger.outcome(self.index, outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    async def run(self, ids: Sequence[str], *, have: set[str], sent: set[str],
+                  earlier: dict[str, Outcome] | None = None) -> ApplyResult:
+        entity, project = str(self.plan["path"]).split("/", 1)
+        try:
+            checks = await _checks(self.client, list(ids))
+            self.ledger.backup(self.index, [{**self.planned[i], "name": i, "files": c["files"],
+                                             "storage_bytes": c["storage_bytes"]}
+                                            for i, c in checks.items() if c is not None and i not in have])
+            self.ledger.sync()  # every backup on disk before the first deletion
+            skipped, todo = self._drift(ids, checks, sent)
+            self.ledger.sync()
+            before = await _storage(self.client, entity, project)
+            delete_aliases = bool((self.plan.get("changes") or {}).get("delete_aliases"))
+
+            async def batch(chunk: list[str]) -> None:
+                self.ledger.event(self.index, "sending", run_ids=chunk)
+                self.ledger.sync()  # a resume must know these may have been deleted
+                for outcome in await asyncio.gather(*(self.client.delete_artifact(i, delete_aliases=delete_aliases)
+                                                      for i in chunk)):
+                    if outcome.status == "unchanged" and outcome.run_id in sent:
+                        outcome = Outcome(outcome.run_id, "deleted")  # the interrupted apply did it
+                    self.record(outcome)
+                self.ledger.sync()
+
+            await asyncio.gather(*(batch(todo[s:s + BATCH]) for s in range(0, len(todo), BATCH)))
+            verify = await self._verify(entity, project, before, earlier or {})
+        except asyncio.CancelledError:
+            self.ledger.event(self.index, "interrupted", outcomes=len(self.outcomes))
+            self.ledger.sync()
+            raise
+        self.ledger.done(self.index, verify=verify)
+        self.ledger.sync()
+        mine = [self.outcomes[i] for i in todo if i in self.outcomes]
+        counts: dict[str, int] = {}
+        for o in [*skipped, *mine]:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return ApplyResult(self.index, mine, skipped, verify, self.ledger.path, counts=counts)
+
+    def _drift(self, ids: Sequence[str], checks: dict[str, dict[str, Any] | None],
+               sent: set[str]) -> tuple[list[Outcome], list[str]]:
+        """Gone, gained an alias, gained a use: skipped (gone after a cut-off send: deleted)."""
+        skipped, todo = [], []
+        for i in ids:
+            now, then = checks.get(i), self.planned[i]
+            if now is None:
+                outcome = Outcome(i, "deleted") if i in sent else Outcome(i, "skipped", "gone since the plan")
+            elif set(now["aliases"]) - set(then.get("aliases") or ()):
+                gained = sorted(set(now["aliases"]) - set(then.get("aliases") or ()))
+                outcome = Outcome(i, "skipped", f"gained alias(es) {', '.join(gained)} since the plan")
+            elif now["used_by_count"] > (then.get("used_by_count") or 0):
+                outcome = Outcome(i, "skipped", "used by a run since the plan")
+            else:
+                todo.append(i)
+                continue
+            self.record(outcome)
+            if outcome.status == "skipped":
+                skipped.append(outcome)
+        return skipped, todo
+
+    async def _verify(self, entity: str, project: str, before: int | None,
+                      earlier: dict[str, Outcome]) -> dict[str, Any]:
+        """Every planned version checked gone (those skipped by drift aside); project storage
+        before/after against the plan's reclaimable bytes."""
+        ids = list(self.planned)
+        final = {**earlier, **self.outcomes}
+        after_checks, after = await asyncio.gather(_checks(self.client, ids, files=False),
+                                                   _storage(self.client, entity, project))
+        missing = [i for i in ids if i not in final]
+        unknown = [i for i, o in final.items() if o.status == "unknown"]
+        still_there = [i for i in ids if after_checks.get(i) is not None and final.get(i, Outcome(i, "")).status
+                       in ("deleted", "unchanged")]
+        counts: dict[str, int] = {}
+        for o in final.values():
+            counts[o.status] = counts.get(o.status, 0) + 1
+        freed = None if before is None or after is None else before - after
+        return {"pinned": len(ids), "checked": len(ids) - len(missing), "missing": missing[:20],
+                "unknown": unknown[:20], "still_there": still_there[:20], "outcomes": counts,
+                "storage_before": before, "storage_after": after, "bytes_freed": freed,
+                "bytes_planned": self.plan.get("bytes_reclaimable"),
+                "ok": not missing and not unknown and not still_there}
+
+
+async def _collect(client: "Client", path: str, collection: str | None = None) -> list["Artifact"]:
+    return [a async for a in client.artifacts(path, collection=collection)]
+
+
+async def _checks(client: "Client", ids: list[str], files: bool = True) -> dict[str, dict[str, Any] | None]:
+    """Each version as it is now (None: gone): aliases, users, storageBytes, files (md5, size)."""
+    async def one(i: str) -> tuple[str, dict[str, Any] | None]:
+        node = (await client._execute("ArtifactCheck", {"id": i, "first": FILES_PAGE if files else 1})).get("artifact")
+        if node is None:
+            return i, None
+        conn = node.get("files") or {}
+        return i, {"aliases": [a["alias"] for a in node.get("aliases") or ()], "used_by_count": node.get("usedCount") or 0,
+                   "storage_bytes": node.get("storageBytes") or 0,
+                   "files": [e["node"] for e in conn.get("edges") or ()],
+                   "complete": not (conn.get("pageInfo") or {}).get("hasNextPage")}
+
+    return dict(await asyncio.gather(*(one(i) for i in ids)))
+
+
+def _reclaimable(checks: dict[str, dict[str, Any] | None], doomed: set[str]) -> tuple[int, bool]:
+    """Bytes of the blobs only doomed versions reference, plus each doomed version's manifest
+    (its storageBytes beyond its distinct files); exact unless a file listing was cut short."""
+    sizes: dict[str, int] = {}
+    kept: set[str] = set()
+    gone: set[str] = set()
+    extra, exact = 0, True
+    for i, check in checks.items():
+        if check is None:
+            continue
+        md5s = {f["md5"]: int(f.get("sizeBytes") or 0) for f in check["files"] if f.get("md5")}
+        sizes.update(md5s)
+        if i in doomed:
+            gone |= set(md5s)
+            extra += max(0, check["storage_bytes"] - sum(md5s.values()))
+            if not check["complete"]:
+                exact = False
+                extra += check["storage_bytes"]
+        else:
+            kept |= set(md5s)
+    return sum(sizes[m] for m in gone - kept) + extra, exact
+
+
+async def _storage(client: "Client", entity: str, project: str) -> int | None:
+    try:
+        data = await client._execute("ProjectStorage", {"entity": entity, "project": project})
+    except _READ_ERRORS:
+        return None
+    return int((data.get("project") or {}).get("storageBytes") or 0)
