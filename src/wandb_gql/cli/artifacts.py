@@ -1,23 +1,25 @@
-"""`wbgql artifacts list|lineage|orphans`: the versions of a project, where one came from and
-went, and what is left behind when runs are deleted."""
+"""`wbgql artifacts list|lineage|orphans|prune`: the versions of a project, where one came from and
+went, and what is left behind when runs are deleted; prune old versions by policy."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
-from ._common import (STDOUT, FieldsOpt, Format, FormatOpt, PathArg, dumps, errors, examples, new_app, out_format,
-                      run, stdout_is_terminal)
+from ._common import (EXIT_FAILURE, STDOUT, FieldsOpt, Format, FormatOpt, PathArg, confirm, dumps, errors, examples,
+                      new_app, note, out_format, run, stdout_is_terminal, warn)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from ..cleanup.artifacts import ArtifactPlan
     from ..client import Client
     from ..models import Lineage
 
 T = TypeVar("T")
-artifacts_app = new_app("List artifact versions, follow their lineage, find orphans.")
+artifacts_app = new_app("List artifact versions, follow their lineage, find orphans, prune by policy.")
 
 COLUMNS = ("collection", "version", "aliases", "size", "created_at", "created_by", "used_by_count")
 TypeOpt = Annotated[Optional[str], typer.Option("--type", metavar="TYPE", show_default=False,
@@ -165,3 +167,78 @@ def orphans(path: PathArg, fmt: FormatOpt = None) -> None:
 async def collect(items: "AsyncIterator[T]") -> list[T]:
     """An async listing as a list (to gather two listings at once)."""
     return [item async for item in items]
+
+
+@artifacts_app.command("prune", epilog=examples(
+    "wbgql --local artifacts prune demo/vision --collection resnet-checkpoints --keep-last 10 --dry-run",
+    "wbgql artifacts prune ENTITY/PROJECT --type model --keep-last 5 --older-than 30d --yes -f jsonl",
+    "wbgql artifacts prune ENTITY/PROJECT --keep-last 3 --keep-used --dry-run -f json"))
+def prune(path: PathArg, type: TypeOpt = None, collection: CollectionOpt = None,
+          keep_last: Annotated[int, typer.Option("--keep-last", metavar="N", show_default=False,
+                                                 help="Versions kept per collection, newest first (required).")] = -1,
+          keep_aliased: Annotated[bool, typer.Option("--keep-aliased/--no-keep-aliased",
+                                                     help="Never delete a version with an alias.")] = True,
+          keep_used: Annotated[bool, typer.Option("--keep-used", help="Never delete a version some run used.")] = False,
+          older_than: Annotated[Optional[str], typer.Option("--older-than", metavar="AGE", show_default=False,
+                                                            help="Only delete versions created before then, e.g. 30d.")] = None,
+          ledger: Annotated[Optional[str], typer.Option("--ledger", metavar="PATH", show_default=False,
+                                                        help="Write the ledger here (default: the ledger folder).")] = None,
+          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan (-f json: on stdout); change nothing.")] = False,
+          fmt: FormatOpt = None) -> None:
+    """Delete old artifact versions by policy: keep the newest N per collection, never an aliased
+    one (unless --no-keep-aliased) nor, with --keep-used, one a run used. The plan shows the bytes
+    reclaimable; the ledger records every version (with its file list) before anything is deleted;
+    `wbgql ledger resume LEDGER` goes on after an interruption."""
+    from ..errors import UsageError
+
+    with errors():
+        if keep_last < 0:
+            raise UsageError("--keep-last N is required (versions kept per collection)", hint="e.g. --keep-last 10")
+        if yes and dry_run:
+            raise UsageError("--dry-run and --yes contradict each other", hint="choose one")
+        out = out_format(fmt)
+
+        async def work(client: "Client") -> int:
+            from ..cleanup.artifacts import plan_prune
+
+            plan = await plan_prune(client, path, type=type, collection=collection, keep_last=keep_last,
+                                    keep_aliased=keep_aliased, keep_used=keep_used, older_than=older_than)
+            note("\n".join(plan.details()))
+            if dry_run:
+                if out in (Format.json, Format.jsonl):
+                    STDOUT.write(dumps(plan.to_dict(), pretty=out == Format.json) + "\n")
+                note("dry run: nothing changed")
+                return 0
+            if not plan.versions:
+                note("nothing to do: no version matches the policy")
+                return 0
+            confirm(f"delete {len(plan.versions):,} artifact version(s) in {plan.path} on {plan.server}?", yes)
+            return await _apply_prune(client, plan, out, ledger)
+
+        run(work)
+
+
+async def _apply_prune(client: "Client", plan: "ArtifactPlan", out: Format, where: Optional[str]) -> int:
+    from pathlib import Path
+
+    from ..cleanup.artifacts import apply_prune
+    from ..cleanup.ledger import Ledger, new_ledger_path
+    from ._apply import describe_verify, resume_command, run_change
+
+    target = Path(where).expanduser() if where else new_ledger_path("prune", plan.path)
+    with Ledger.create(target, server=plan.server, user=plan.user, argv=sys.argv) as book:
+        note(f"ledger: {book.path}")
+        result = await run_change(f"deleting {len(plan.versions):,} version(s)", len(plan.versions), out, book.path,
+                                  lambda outcomes: apply_prune(client, plan, ledger=book, on_outcome=outcomes),
+                                  resume=resume_command(book.path), undo=None)
+    counts = ", ".join(f"{k} {v:,}" for k, v in result.counts.items()) or "nothing"
+    for o in [*result.skipped, *(o for o in result.outcomes if not o.ok)]:
+        warn(f"{o.status} {o.run_id}: {o.error or ''}")
+    note(f"prune: {counts}")
+    note(describe_verify(result.verify))
+    if out == Format.json:
+        STDOUT.write(dumps({"ok": result.ok, "ledger": str(book.path), "counts": result.counts,
+                            "verify": result.verify}, pretty=True) + "\n")
+    note(f"ledger: {book.path}")
+    return 0 if result.ok else EXIT_FAILURE
