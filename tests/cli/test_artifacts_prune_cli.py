@@ -53,6 +53,9 @@ def test_yes_prunes_streams_outcomes_and_writes_the_ledger(wbgql, demo, tmp_path
     (plan,) = read_ledger(ledger).plans
     assert set(plan.backups) == {r["run_id"] for r in rows} == {i for i, o in plan.outcomes.items() if o.status == "deleted"}
     assert plan.done["verify"]["bytes_freed"] == plan.data["bytes_reclaimable"]
+    shown = wbgql.remote(demo, "ledger", "show", str(ledger))
+    assert shown.exit_code == 0 and "prune_artifacts" in shown.stdout, shown
+    assert "undo:" not in shown.stdout  # pruned versions cannot come back: no undo is offered
 
 
 def test_keep_used_keeps_every_used_features_version(wbgql, demo):

@@ -45,8 +45,8 @@ def restore_command(ledger: Path) -> str:
 
 def undo_command(ledger: Path, actions: Iterable[str]) -> Optional[str]:
     """Deletes come back with `runs restore --ledger`; other changes with `ledger undo`; a
-    restore or an undo is not undone (None)."""
-    changes = set(actions) - {"restore", "undo"}
+    restore or an undo is not undone, and pruned artifact versions cannot come back (None)."""
+    changes = set(actions) - {"restore", "undo", "prune_artifacts"}
     if not changes:
         return None
     if changes == {"delete"}:
