@@ -4,7 +4,7 @@
 
 Order: data set (made once, reused), P6 (no server needed), then one `wbgql server` subprocess for
 P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits),
-then P7 (its own servers over 10k and 100k runs; `--no-p7` skips it), then P3 (its own server with
+then P8 (its own servers over 10k and 100k runs; `--no-p8` skips it), then P3 (its own server with
 30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min).
 """
 
@@ -31,15 +31,15 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _p7() -> dict[str, dict[int, float]]:
-    """P7 in a process of its own: a child's peak RSS counts what it inherited at fork, and this
+def _p8() -> dict[str, dict[int, float]]:
+    """P8 in a process of its own: a child's peak RSS counts what it inherited at fork, and this
     process holds wandb by now."""
     import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "p7.json"
-        subprocess.run([sys.executable, str(Path(__file__).with_name("p7_table_memory.py")), "--json", str(out)],
+        out = Path(tmp) / "p8.json"
+        subprocess.run([sys.executable, str(Path(__file__).with_name("p8_table_memory.py")), "--json", str(out)],
                        check=True)
         return {case: {int(n): mb for n, mb in peaks.items()} for case, peaks in json.loads(out.read_text()).items()}
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--help-repeat", type=int, default=10, help="P6 runs (default 10)")
     parser.add_argument("--lazy-budget", type=float, default=300.0,
                         help="P1 (b) runs in full if projected under this many seconds")
-    parser.add_argument("--no-p7", action="store_true", help="skip P7 (memory over 100k runs, ~2 min)")
+    parser.add_argument("--no-p8", action="store_true", help="skip P8 (memory over 100k runs, ~2 min)")
     parser.add_argument("--no-p3", action="store_true", help="skip P3 (cleanup of 1,000 runs, ~3 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -66,7 +66,7 @@ def main() -> None:
     with server_process(db) as (base_url, api_key):
         p4 = p4_raw_baseline.bench(base_url, api_key, repeat=args.repeat)
         p1 = p1_list_runs.bench(base_url, api_key, lazy_budget=args.lazy_budget, client_repeat=args.repeat)
-    p7 = {} if args.no_p7 else _p7()
+    p8 = {} if args.no_p8 else _p8()
     p3: dict = {}
     if not args.no_p3:
         import tempfile
@@ -103,10 +103,10 @@ def main() -> None:
                          "whole process, 30 ms per request"))
             rows.append((f"P3 wandb.Api loop, {action}", f"{r['wandb_s']:.1f} s", f"{r['ratio']:.1f}x faster",
                          f">= 20x {ok(r['ratio'] >= 20)}"))
-    for case, peaks in p7.items():
+    for case, peaks in p8.items():
         small, large = peaks.get(10_000), peaks.get(100_000)
         if small and large:
-            rows.append((f"P7 peak RSS, {case}", f"{large:.1f} MB", f"{large / small:.2f}x of 10k",
+            rows.append((f"P8 peak RSS, {case}", f"{large:.1f} MB", f"{large / small:.2f}x of 10k",
                          f"100k vs {small:.1f} MB at 10k"))
     widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
     print()
@@ -115,7 +115,7 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
     if args.json:
         p4.pop("times", None)
-        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p7": p7}, indent=2))
+        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p8": p8}, indent=2))
 
 
 if __name__ == "__main__":

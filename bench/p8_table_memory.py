@@ -1,4 +1,4 @@
-"""P7: peak memory of listing many runs stays flat — `wbgql runs list` over 100k runs vs 10k.
+"""P8: peak memory of listing many runs stays flat — `wbgql runs list` over 100k runs vs 10k.
 
 Peak RSS (ru_maxrss of the wbgql process alone, from wait4) of:
     table, piped        wbgql runs list bench/p10k -f table --all                  > /dev/null
@@ -10,7 +10,7 @@ Flat means the 100k figure is close to the 10k one: no writer holds every run (b
 table and csv with '*' keys did: 811 MB for 100k runs). The data sets are made once
 (bench/p10k with 10,000 and with 100,000 runs, in two SQLite files) and reused.
 
-    /work/venv/bin/python bench/p7_table_memory.py [--sizes 10000,100000]
+    /work/venv/bin/python bench/p8_table_memory.py [--sizes 10000,100000]
 """
 
 from __future__ import annotations
@@ -81,11 +81,11 @@ def bench(sizes: list[int]) -> dict[str, dict[int, float]]:
             for label, (args, stdout) in CASES.items():
                 mb, wall = peak_rss(args, stdout, env)
                 figures[label][n] = mb
-                print(f"P7 {label:16s} {n:>7,} runs: peak RSS {mb:6.1f} MB ({wall:.1f} s)", flush=True)
+                print(f"P8 {label:16s} {n:>7,} runs: peak RSS {mb:6.1f} MB ({wall:.1f} s)", flush=True)
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         for label, by_n in figures.items():
-            print(f"P7 {label:16s} {large:,} vs {small:,} runs: {by_n[large]:.1f} MB vs {by_n[small]:.1f} MB "
+            print(f"P8 {label:16s} {large:,} vs {small:,} runs: {by_n[large]:.1f} MB vs {by_n[small]:.1f} MB "
                   f"(x{by_n[large] / by_n[small]:.2f})", flush=True)
     return figures
 
