@@ -85,3 +85,43 @@ def test_sync_twins(server):
         assert len(list(c.artifacts("demo/rl"))) == 5
         assert c.lineage("demo/rl/policy:best").artifact.version == "v3"
         assert c.runs_logging("demo/rl/policy:v0") == [c.artifact("demo/rl/policy:v0").created_by]
+
+
+async def test_every_version_comes_newest_first_across_collections(server):
+    async with client(server) as c:
+        every = [a async for a in c.artifacts("demo/vision")]
+        first = [a async for a in c.artifacts("demo/vision", limit=3)]
+        datasets = [a async for a in c.artifacts("demo/vision", type="dataset")]
+    keys = [(a.created_at, a.collection, int(a.version[1:])) for a in every]
+    assert keys == sorted(keys, reverse=True)
+    assert len({a.collection for a in every[:10]}) >= 1 and first == every[:3]
+    assert datasets == [a for a in every if a.type == "dataset"]
+
+
+async def test_merge_streams_hold_one_page_per_collection():
+    """The k-way merge asks each stream for one item at a time and closes them all early."""
+    from contextlib import aclosing
+
+    from wandb_gql.client.artifacts import merge_sorted
+
+    pulled: list[int] = []
+    closed: list[int] = []
+
+    async def stream(i: int, values: list[int]):
+        try:
+            for v in values:
+                pulled.append(i)
+                yield v
+        finally:
+            closed.append(i)
+
+    streams = [stream(0, [9, 5, 1]), stream(1, [8, 7, 2]), stream(2, [])]
+    out = []
+    async with aclosing(merge_sorted(streams, key=lambda v: v, reverse=True)) as merged:
+        async for v in merged:
+            out.append(v)
+            if len(out) == 4:
+                break
+    assert out == [9, 8, 7, 5]
+    assert len(pulled) <= 4 + 2  # one head per stream beyond what was handed out
+    assert sorted(closed) == [0, 1, 2]

@@ -62,11 +62,9 @@ def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOp
         columns = columns_of(fields, COLUMNS if out == Format.table else every, every, "artifact")
 
         async def work(client: "Client") -> None:
-            versions = [a async for a in client.artifacts(path, type=type, collection=collection)]
-            # Collections come one after another from the server; newest first is across all of them.
-            versions.sort(key=lambda a: (a.created_at or "", a.collection, int(a.version[1:] or 0)), reverse=True)
             writer = make_writer(out, columns)
-            for artifact in versions:
+            # The library merges the collections newest first as their pages arrive: rows stream.
+            async for artifact in client.artifacts(path, type=type, collection=collection):
                 writer.write({**artifact.to_dict(), "name": artifact.name})
             writer.close()
 

@@ -8,8 +8,9 @@ artifact's side (usedBy / createdBy) and callers pin the run ids they get.
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 
 from ..errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError, WandbGQLError
 from ..models import Artifact, Lineage, Outcome
@@ -18,6 +19,7 @@ from ._base import MAX_PAGE
 from ._paging import paginate
 from .projects import ProjectsMixin
 
+T = TypeVar("T")
 COLLECTIONS_PAGE = 100
 REF_FORMS = "ENTITY/PROJECT/COLLECTION:vN or ENTITY/PROJECT/COLLECTION:ALIAS (e.g. demo/vision/features:v1)"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+$")
@@ -51,22 +53,24 @@ class ArtifactsMixin(ProjectsMixin):
     async def artifacts(self, path: str, *, type: str | None = None, collection: str | None = None,
                         limit: int | None = None) -> AsyncIterator[Artifact]:
         """Every version of every collection in the project (or only those of `type` / of the
-        `collection`), each collection newest first, paged with the one paginator."""
+        `collection`), newest first across collections (created_at, then collection name, then
+        version, all descending). Streamed: each collection's versions arrive newest first from
+        its own pages and are merged as they come, so memory holds one page per collection,
+        never every version."""
         if limit is not None and limit < 0:
             raise UsageError(f"limit must be 0 or more, not {limit}")
+        if limit == 0:
+            return
         entity, project = await self.project_path(path)
         if collection is not None:
             names = [collection]
         else:
             names = [c async for c, t in self._collections(entity, project) if type is None or t == type]
+        streams = [_of_type(self._versions(entity, project, name, limit), type) for name in names]
         handed = 0
-        for name in names:
-            left = None if limit is None else limit - handed
-            async for artifact in self._versions(entity, project, name, left):
-                if type is not None and artifact.type != type:
-                    break  # a collection holds one type: none of its versions will match
-                handed += 1
-                yield artifact
+        async for artifact in merge_sorted(streams, key=_newest_key, reverse=True):
+            yield artifact
+            handed += 1
             if limit is not None and handed >= limit:
                 return
 
@@ -225,6 +229,62 @@ class ArtifactsMixin(ProjectsMixin):
                   async for batch in paginate(fetch, connection, per_page=MAX_PAGE, what="RunInputArtifacts")
                   for node in batch]
         return [Lineage(a, a.created_by, [run], await self._upstream(a, depth - 1)) for a in inputs]
+
+
+async def _of_type(versions: AsyncIterator[Artifact], type: str | None) -> AsyncIterator[Artifact]:
+    async for artifact in versions:
+        if type is not None and artifact.type != type:
+            return  # a collection holds one type: none of its versions will match
+        yield artifact
+
+
+def _newest_key(artifact: Artifact) -> tuple[str, str, int]:
+    index = artifact.version[1:]
+    return artifact.created_at or "", artifact.collection, int(index) if index.isdigit() else -1
+
+
+async def merge_sorted(streams: Sequence[AsyncIterator[T]], key: Callable[[T], Any],
+                       reverse: bool = False) -> AsyncIterator[T]:
+    """One stream out of streams that are each already sorted by `key` (descending when
+    `reverse`): a k-way merge holding one item per stream (plus whatever page each stream
+    buffers). The first item of every stream is asked for at once; ties keep stream order.
+    Every stream is closed when the merge ends, early or not."""
+    import asyncio
+
+    heads = await asyncio.gather(*(anext(s, _DONE) for s in streams))
+    heap = [_Head(key(item), i, item, reverse) for i, item in enumerate(heads) if item is not _DONE]
+    heapq.heapify(heap)
+    try:
+        while heap:
+            head = heap[0]
+            yield head.item
+            following = await anext(streams[head.index], _DONE)
+            if following is _DONE:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, _Head(key(following), head.index, following, reverse))
+    finally:
+        for stream in streams:
+            closing = getattr(stream, "aclose", None)
+            if closing is not None:
+                await closing()
+
+
+_DONE: Any = object()
+
+
+class _Head:
+    """A stream's current item in the merge heap (heapq is a min-heap: `reverse` flips it)."""
+
+    __slots__ = ("key", "index", "item", "reverse")
+
+    def __init__(self, key: Any, index: int, item: Any, reverse: bool) -> None:
+        self.key, self.index, self.item, self.reverse = key, index, item, reverse
+
+    def __lt__(self, other: "_Head") -> bool:
+        if self.key == other.key:
+            return self.index < other.index
+        return other.key < self.key if self.reverse else self.key < other.key
 
 
 _EMPTY: Mapping[str, Any] = {"edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
