@@ -177,3 +177,39 @@ def test_demo_seed_artifacts_read_through_the_api(public, tmp_path):
     assert (Path(dataset.download(root=str(tmp_path))) / "README.md").read_text() == "imagenet-subset v2\n"
     features = public.artifact("demo/vision/features:v0")
     assert len(features.used_by()) == 10 and features.logged_by().id == "vi000100"
+
+
+@pytest.fixture(scope="module")
+def ckpt(wb, project, tmp_path_factory) -> dict[str, Any]:
+    """Run A logs ckpt v0 and v1; run B then logs v1's exact contents again (answered by v1)."""
+    src: Path = tmp_path_factory.mktemp("ckpt-src")
+    run = wb.init(project=project, job_type="train")
+    for i in range(2):
+        (src / "w.bin").write_bytes(bytes([i]) * 2048)
+        art = wb.Artifact("ckpt", type="model")
+        art.add_file(str(src / "w.bin"))
+        run.log_artifact(art, aliases=["best"] if i == 0 else []).wait()
+    first = run.id
+    run.finish()
+    again = wb.init(project=project, job_type="retrain")
+    art = wb.Artifact("ckpt", type="model")
+    art.add_file(str(src / "w.bin"))
+    again.log_artifact(art).wait()
+    second = again.id
+    again.finish()
+    return {"first": first, "second": second}
+
+
+def test_aliases_added_and_removed_after_the_fact(public, api, project, ckpt):
+    v1 = public.artifact(path(api, project, "ckpt:v1"))
+    v1.aliases.append("prod")
+    v1.aliases.append("best")  # "best" is on v0: a custom alias names one version, so it moves
+    v1.save()
+    assert set(public.artifact(path(api, project, "ckpt:v1")).aliases) == {"latest", "prod", "best"}
+    assert "best" not in public.artifact(path(api, project, "ckpt:v0")).aliases
+    v1 = public.artifact(path(api, project, "ckpt:prod"))
+    v1.aliases.remove("prod")
+    v1.save()
+    assert set(public.artifact(path(api, project, "ckpt:v1")).aliases) == {"latest", "best"}
+    with pytest.raises(Exception):
+        public.artifact(path(api, project, "ckpt:prod"))

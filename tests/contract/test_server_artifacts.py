@@ -217,3 +217,30 @@ def test_commit_without_uploaded_files_is_refused(flow, api):
     assert http("PUT", mf["file"]["uploadUrl"], manifest)[0] == 200
     reply = api.gql(COMMIT, {"id": art["id"]})
     assert "not uploaded" in reply.errors[0]["message"]
+
+
+ADD_ALIASES = """mutation($input: AddAliasesInput!) { addAliases(input: $input) { success
+  aliases { alias artifactCollectionName entityName projectName } } }"""
+DELETE_ALIASES = """mutation($input: DeleteAliasesInput!) { deleteAliases(input: $input) { success } }"""
+
+
+def test_add_and_delete_aliases_as_the_sdk_sends_them(flow, api):
+    v0, v1 = flow.log({"a.txt": b"one"}), flow.log({"a.txt": b"two"})
+
+    def target(alias: str, collection: str = "ds") -> dict[str, str]:
+        return {"entityName": "local", "projectName": flow.project, "artifactCollectionName": collection,
+                "alias": alias}
+
+    added = api.ok(ADD_ALIASES, {"input": {"artifactID": v0["id"], "aliases": [target("prod")]}})["addAliases"]
+    assert added["success"] and {"alias": "prod", "artifactCollectionName": "ds", "entityName": "local",
+                                 "projectName": flow.project} in added["aliases"]
+    api.ok(ADD_ALIASES, {"input": {"artifactID": v1["id"], "aliases": [target("prod")]}})
+    assert flow.lookup("ds:prod")["artifact"]["versionIndex"] == 1  # unique in the collection: it moved
+    # Deleting an alias through a version it does not name leaves it where it is.
+    api.ok(DELETE_ALIASES, {"input": {"artifactID": v0["id"], "aliases": [target("prod")]}})
+    assert flow.lookup("ds:prod")["artifact"]["versionIndex"] == 1
+    api.ok(DELETE_ALIASES, {"input": {"artifactID": v1["id"], "aliases": [target("prod")]}})
+    assert flow.lookup("ds:prod")["artifact"] is None
+    for bad, needle in ((target("v9"), "invalid alias"), (target("x", "other"), "use its own collection")):
+        reply = api.gql(ADD_ALIASES, {"input": {"artifactID": v0["id"], "aliases": [bad]}})
+        assert needle in reply.errors[0]["message"]

@@ -107,6 +107,23 @@ def delete_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, A
             "clientMutationId": input.get("clientMutationId")}
 
 
+def add_aliases(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    rows = context.store.add_artifact_aliases(artifact, input["aliases"])
+    project = context.store.project_by_id(artifact["project_id"])
+    aliases = [{"alias": r["alias"], "artifactCollectionName": r["collection_name"],
+                "entityName": project["entity_name"], "projectName": project["name"]} for r in rows]
+    return {"aliases": aliases, "artifact": context.store.artifact(artifact["id"]), "success": True,
+            "clientMutationId": input.get("clientMutationId")}
+
+
+def delete_aliases(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    context.store.delete_artifact_aliases(require_artifact(context, input["artifactID"]), input["aliases"])
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
 ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "createArtifact": create_artifact,
     "createArtifactManifest": create_artifact_manifest,
@@ -116,4 +133,6 @@ ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "useArtifact": use_artifact,
     "updateArtifact": update_artifact,
     "deleteArtifact": delete_artifact,
+    "addAliases": add_aliases,
+    "deleteAliases": delete_aliases,
 }

@@ -267,6 +267,12 @@ class Store:
     def update_artifact(self, row: sqlite3.Row, fields: dict[str, Any]) -> sqlite3.Row:
         return artifacts.update(self.conn, row, fields)
 
+    def add_artifact_aliases(self, row: sqlite3.Row, aliases: list[dict[str, Any]]) -> list[sqlite3.Row]:
+        return artifacts.add_aliases(self.conn, row, aliases)
+
+    def delete_artifact_aliases(self, row: sqlite3.Row, aliases: list[dict[str, Any]]) -> None:
+        artifacts.delete_aliases(self.conn, row, aliases)
+
     def set_artifact_manifest(self, artifact_id: int, manifest_type: str, digest: str | None) -> None:
         artifacts.set_manifest(self.conn, artifact_id, manifest_type, digest)
 

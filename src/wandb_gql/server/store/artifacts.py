@@ -234,6 +234,32 @@ def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -
     return by_id(conn, row["id"])  # type: ignore[return-value]
 
 
+def add_aliases(conn: sqlite3.Connection, row: sqlite3.Row, given: list[dict[str, Any]]) -> list[sqlite3.Row]:
+    """addAliases: each alias names this version in its collection from now on (a custom alias
+    already on another version moves here, as W&B does). Returns the version's aliases."""
+    for alias in _targeted(row, given, "add"):
+        set_alias(conn, row["collection_id"], alias, row["id"])
+    return aliases_of(conn, row["id"])
+
+
+def delete_aliases(conn: sqlite3.Connection, row: sqlite3.Row, given: list[dict[str, Any]]) -> None:
+    """deleteAliases: aliases of this version go; an alias naming another version is left alone."""
+    names = _targeted(row, given, "delete")
+    if names:
+        conn.execute(f"DELETE FROM artifact_aliases WHERE artifact_id = ? AND alias IN ({','.join('?' * len(names))})",
+                     (row["id"], *names))
+
+
+def _targeted(row: sqlite3.Row, given: list[dict[str, Any]], verb: str) -> list[str]:
+    if row["state"] != "COMMITTED":
+        raise BadInput(f"aliases are {verb}d on committed versions: commit the artifact first")
+    for item in given:
+        if item.get("artifactCollectionName") != row["collection_name"]:
+            raise BadInput(f"alias {item.get('alias')!r} names collection {item.get('artifactCollectionName')!r},"
+                           f" but the artifact is in {row['collection_name']!r}: use its own collection name")
+    return _aliases(given, row["collection_name"])
+
+
 # -- manifest, files, commit -----------------------------------------------------------------
 def set_manifest(conn: sqlite3.Connection, artifact_id: int, manifest_type: str, digest: str | None) -> None:
     conn.execute("UPDATE artifacts SET manifest_type = coalesce(?, manifest_type, 'FULL'),"
