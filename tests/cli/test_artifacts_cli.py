@@ -127,3 +127,32 @@ def test_orphans_after_runs_and_versions_are_deleted(wbgql, mutable_server):
     found = json.loads(wbgql.remote(mutable_server, "artifacts", "orphans", "demo/rl", "-f", "json").stdout)
     assert found == [{"kind": "collection", "collection": "policy", "version": None, "created_by": None,
                       "reason": "no versions left"}]
+
+
+def test_runs_list_uses_a_version_of_more_than_a_thousand_runs(wbgql, server):
+    """imagenet-subset's first version is used by more runs than one `name $in` may hold: the
+    batches come back as one listing, newest first as `runs list` orders."""
+    versions = parse_jsonl(wbgql.remote(server, "artifacts", "list", "demo/vision", "--collection",
+                                        "imagenet-subset", "-f", "jsonl").stdout)
+    big = max(versions, key=lambda v: v["used_by_count"])
+    assert big["used_by_count"] > 1000
+    ref = f"imagenet-subset:{big['version']}"
+    out = wbgql.remote(server, "runs", "list", "demo/vision", "--uses", ref, "--all", "-f", "jsonl",
+                       "--fields", "name")
+    assert out.exit_code == 0, out
+    rows = parse_jsonl(out.stdout)
+    assert set(rows[0]) == {"name"}  # the merge's created_at is fetched, not shown
+    every = parse_jsonl(wbgql.remote(server, "runs", "list", "demo/vision", "--all", "-f", "jsonl",
+                                     "--fields", "name,created_at").stdout)
+    from wandb_gql import SyncClient
+
+    with SyncClient(server.base_url, server.api_key) as c:
+        users = set(c.runs_using(f"demo/vision/{ref}"))
+    assert len(users) == big["used_by_count"]
+    assert [r["name"] for r in rows] == [r["name"] for r in every if r["name"] in users]
+    capped = parse_jsonl(wbgql.remote(server, "runs", "list", "demo/vision", "--uses", ref, "-n", "5",
+                                      "-f", "jsonl", "--fields", "name").stdout)
+    assert capped == rows[:5]
+    finished = parse_jsonl(wbgql.remote(server, "runs", "list", "demo/vision", "--uses", ref, "--all",
+                                        "--where", "state = finished", "-f", "jsonl", "--fields", "name").stdout)
+    assert finished and {r["name"] for r in finished} < users

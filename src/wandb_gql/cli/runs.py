@@ -23,6 +23,8 @@ from ._select import Choice, selection_options
 from .ledger import restore_from_ledger
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ..cleanup.plan import Plan, Selection
     from ..client import Client
     from ..export import Writer
@@ -194,10 +196,8 @@ def list_runs(
         async def work(client: "Client") -> None:
             import asyncio
 
-            nonlocal query
-            if artifact_runs is not None:
-                query = await artifact_runs(client, query)
-            counting = asyncio.ensure_future(client.count_runs(path, filters=query)) if capped or bar else None
+            queries = [query] if artifact_runs is None else await artifact_runs(client, query)
+            counting = asyncio.ensure_future(_count_all(client, path, queries)) if capped or bar else None
             if counting is not None:
                 def counted(task: "asyncio.Future[int]") -> None:
                     if not task.cancelled() and task.exception() is None:
@@ -207,8 +207,7 @@ def list_runs(
             STATUS.start("fetching runs", total=cap, bar=bar)
             writer = make_writer(out, shown.columns)
             try:
-                async for item in client.runs(path, filters=query, order=order, per_page=per_page, limit=cap,
-                                              **shown.fetch):
+                async for item in _runs_of(client, path, queries, order, per_page, cap, shown.fetch):
                     writer.write(item)
                     STATUS.advance()
                 writer.close()
@@ -228,27 +227,91 @@ def list_runs(
         run(work)
 
 
+# The server's largest page, and so the most ids one `name $in` asks for: a dataset used by
+# 10,000 runs becomes ten filters whose streams are merged back into one order.
+PIN_BATCH = 1000
+
+
 def _artifact_runs(path: str, uses: Optional[str], logged: Optional[str]) -> Optional[
-        Callable[["Client", dict[str, Any]], Awaitable[dict[str, Any]]]]:
+        Callable[["Client", dict[str, Any]], Awaitable[list[dict[str, Any]]]]]:
     """--uses/--logged, checked before anything is sent: W&B's run filter cannot say "used this
-    artifact", so the run ids come from the artifact's side and the filter is pinned to them."""
+    artifact", so the run ids come from the artifact's side and the filter is pinned to them,
+    PIN_BATCH ids per filter."""
     if uses is None and logged is None:
         return None
     from ..client.artifacts import check_artifact_name
 
     wanted = [(check_artifact_name(n), which) for n, which in ((uses, "uses"), (logged, "logged")) if n is not None]
 
-    async def pin(client: "Client", query: dict[str, Any]) -> dict[str, Any]:
+    async def pin(client: "Client", query: dict[str, Any]) -> list[dict[str, Any]]:
         entity, project = await client.project_path(path)
         ids: Optional[set[str]] = None
         for name, which in wanted:
             ref = f"{entity}/{project}/{name}"
             found = set(await (client.runs_using(ref) if which == "uses" else client.runs_logging(ref)))
             ids = found if ids is None else ids & found
-        pinned = {"name": {"$in": sorted(ids or ())}}
-        return {"$and": [query, pinned]} if query else pinned
+        every = sorted(ids or ())
+        pinned = [{"name": {"$in": every[i:i + PIN_BATCH]}} for i in range(0, max(len(every), 1), PIN_BATCH)]
+        return [{"$and": [query, p]} if query else p for p in pinned]
 
     return pin
+
+
+async def _count_all(client: "Client", path: str, queries: list[dict[str, Any]]) -> int:
+    import asyncio
+
+    return sum(await asyncio.gather(*(client.count_runs(path, filters=q) for q in queries)))
+
+
+def _order_key(order: str) -> tuple[Optional[str], bool]:
+    """The Run field `order` sorts on (None: one the rows may not carry, a config or summary key
+    or a W&B key) and whether it is descending."""
+    from ..filters.where import FIELDS
+
+    name = order.strip()
+    descending = name.startswith("-")
+    name = name.lstrip("+-").strip()
+    return (name if name in FIELDS and "." not in name else None), descending
+
+
+async def _runs_of(client: "Client", path: str, queries: list[dict[str, Any]], order: str, per_page: int,
+                   limit: Optional[int], fetch: dict[str, Any]) -> "AsyncIterator[Any]":
+    """The runs of every query in `order`, as one stream: the server orders each batch; the
+    batches are merged on the order's field, holding one page per batch. Ordered on a config or
+    summary key, rows keep their order within each batch of PIN_BATCH ids, batch after batch
+    (the merge would need a value the rows may not carry): a note says so."""
+    if len(queries) == 1:
+        async for item in client.runs(path, filters=queries[0], order=order, per_page=per_page, limit=limit,
+                                      **fetch):
+            yield item
+        return
+    from ..client.artifacts import merge_sorted
+
+    field, descending = _order_key(order)
+    if field is not None and fetch.get("fields") is not None and field not in fetch["fields"]:
+        fetch = {**fetch, "fields": [*fetch["fields"], field]}  # the merge reads it; the columns stay as asked
+    streams = [client.runs(path, filters=q, order=order, per_page=per_page, limit=limit, **fetch) for q in queries]
+    if field is None:
+        note(f"{len(queries)} batches of up to {PIN_BATCH:,} runs: ordered by {order.strip()} within each batch")
+    merged = (merge_sorted(streams, key=lambda run: _sortable(run.value(field)), reverse=descending)
+              if field is not None else _chain(streams))
+    handed = 0
+    async for item in merged:
+        yield item
+        handed += 1
+        if limit is not None and handed >= limit:
+            return
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    # Missing values sort as the server sorts NULLs: below every value.
+    return (value is not None, value)
+
+
+async def _chain(streams: "list[AsyncIterator[Any]]") -> "AsyncIterator[Any]":
+    for stream in streams:
+        async for item in stream:
+            yield item
 
 
 DELETED_COLUMNS = ["name", "display_name", "state", "deleted_at", "purge_at"]
