@@ -356,35 +356,43 @@ class Lineage:
 
     artifact: Artifact
     created_by: str | None       # run id
-    used_by: list[str]           # run ids
+    used_by: list[str]           # run ids: at most the per-node limit lineage() was given
     upstream: list["Lineage"] = field(default_factory=list)
+    used_by_count: int | None = None  # every run that used it (None: used_by is all of them)
+
+    @property
+    def used_by_omitted(self) -> int:
+        """Consuming runs left out of used_by by the per-node limit (the tree's "… N more")."""
+        return max(0, (self.used_by_count or 0) - len(self.used_by))
 
     def graph(self) -> dict[str, list[dict[str, Any]]]:
         """Nodes (artifacts and runs, each once) and edges (run -logged-> artifact,
-        artifact -used-> run): what `artifacts lineage -f json` prints."""
+        artifact -used-> run): what `artifacts lineage -f json` prints. An artifact node's
+        `used_by_omitted` counts the consumers left out by the per-node limit."""
         nodes: dict[str, dict[str, Any]] = {}
         edges: list[dict[str, Any]] = []
 
-        def walk(item: Lineage, consumers: list[str]) -> None:
+        def walk(item: Lineage) -> None:
             art = item.artifact
-            nodes.setdefault(art.path, {"id": art.path, "kind": "artifact", **art.to_dict()})
+            nodes.setdefault(art.path, {"id": art.path, "kind": "artifact", **art.to_dict(),
+                                        "used_by_omitted": item.used_by_omitted})
             if item.created_by:
                 run = f"{art.created_by_project or art.entity + '/' + art.project}/{item.created_by}"
                 nodes.setdefault(run, {"id": run, "kind": "run", "name": item.created_by,
                                        "deleted": art.created_by_deleted})
                 edges.append({"source": run, "target": art.path, "kind": "logged"})
-            for consumer in consumers:
+            for consumer in item.used_by:
                 run = f"{art.entity}/{art.project}/{consumer}"
                 nodes.setdefault(run, {"id": run, "kind": "run", "name": consumer})
                 edges.append({"source": art.path, "target": run, "kind": "used"})
             for parent in item.upstream:
-                walk(parent, [item.created_by] if item.created_by else [])
+                walk(parent)
 
-        walk(self, self.used_by)
+        walk(self)
         # An edge reached along two paths is one edge.
         unique = list({(e["source"], e["target"], e["kind"]): e for e in edges}.values())
         return {"nodes": list(nodes.values()), "edges": unique}
 
     def to_dict(self) -> dict[str, Any]:
         return {"artifact": self.artifact.to_dict(), "created_by": self.created_by, "used_by": list(self.used_by),
-                "upstream": [u.to_dict() for u in self.upstream]}
+                "used_by_omitted": self.used_by_omitted, "upstream": [u.to_dict() for u in self.upstream]}

@@ -187,8 +187,8 @@ class SyncClient:
     def delete_artifact(self, id: str, *, delete_aliases: bool = False) -> Outcome:
         return self._call(self._client.delete_artifact(id, delete_aliases=delete_aliases))
 
-    def lineage(self, ref: str, depth: int = 1) -> Lineage:
-        return self._call(self._client.lineage(ref, depth))
+    def lineage(self, ref: str, depth: int = 1, *, consumers: int | None = 100) -> Lineage:
+        return self._call(self._client.lineage(ref, depth, consumers=consumers))
 
     def runs_using(self, ref: str) -> list[str]:
         return self._call(self._client.runs_using(ref))

@@ -156,3 +156,20 @@ def test_runs_list_uses_a_version_of_more_than_a_thousand_runs(wbgql, server):
     finished = parse_jsonl(wbgql.remote(server, "runs", "list", "demo/vision", "--uses", ref, "--all",
                                         "--where", "state = finished", "-f", "jsonl", "--fields", "name").stdout)
     assert finished and {r["name"] for r in finished} < users
+
+
+def test_lineage_lists_upstream_consumers_with_a_more_marker(wbgql, server):
+    tree = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--depth", "2",
+                        "--consumers", "2")
+    assert tree.exit_code == 0, tree
+    lines = [line.strip() for line in tree.stdout.splitlines()]
+    assert "used by 10 run(s): " in tree.stdout and any(line.endswith("… 8 more") for line in lines)
+    upstream = [line for line in lines if line.startswith("used by") and "vi000300" in line]
+    assert upstream and "more" in upstream[0]  # imagenet-subset:v2: the followed run first, the rest counted
+    graph = json.loads(wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--depth", "2",
+                                    "--consumers", "2", "-f", "json").stdout)
+    imagenet = next(n for n in graph["nodes"] if n["id"] == "demo/vision/imagenet-subset:v2")
+    assert imagenet["used_by_omitted"] == imagenet["used_by_count"] - 2 > 1000
+    assert sum(e["source"] == imagenet["id"] and e["kind"] == "used" for e in graph["edges"]) == 2
+    bad = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--consumers", "-1")
+    assert bad.exit_code == 2

@@ -52,7 +52,7 @@ async def test_lineage_of_features_v1_goes_up_to_imagenet(server):
     assert one.created_by == "vi000300" == loggers[0] and len(loggers) == 1
     assert one.used_by == users and len(users) == 10 and "vi000301" in users
     assert [u.artifact.name for u in one.upstream] == ["imagenet-subset:v2"]
-    assert one.upstream[0].used_by == ["vi000300"] and one.upstream[0].upstream == []
+    assert one.upstream[0].used_by[0] == "vi000300" and one.upstream[0].upstream == []
     assert two.upstream[0].created_by == "vi000002"
     graph = two.graph()
     ids = {n["id"] for n in graph["nodes"]}
@@ -125,3 +125,25 @@ async def test_merge_streams_hold_one_page_per_collection():
     assert out == [9, 8, 7, 5]
     assert len(pulled) <= 4 + 2  # one head per stream beyond what was handed out
     assert sorted(closed) == [0, 1, 2]
+
+
+async def test_upstream_consumers_are_listed_up_to_the_per_node_limit(server):
+    """imagenet-subset:v2 is used by every later vision run: its consumers are a count beyond
+    the limit, with the run being followed always among those listed."""
+    async with client(server) as c:
+        few = await c.lineage("demo/vision/features:v1", depth=2, consumers=3)
+        none = await c.lineage("demo/vision/features:v1", depth=2, consumers=0)
+        imagenet = await c.artifact("demo/vision/imagenet-subset:v2")
+        with pytest.raises(UsageError):
+            await c.lineage("demo/vision/features:v1", consumers=-1)
+    up = few.upstream[0]
+    assert up.artifact.name == "imagenet-subset:v2" and imagenet.used_by_count > 100
+    assert len(up.used_by) == 3 and up.used_by[0] == "vi000300" and len(set(up.used_by)) == 3
+    assert up.used_by_count == imagenet.used_by_count and up.used_by_omitted == imagenet.used_by_count - 3
+    assert len(few.used_by) == 3 and few.used_by_count == 10 and few.used_by_omitted == 7
+    assert none.used_by == [] and none.used_by_omitted == 10 and none.upstream[0].used_by == ["vi000300"]
+    graph = few.graph()
+    node = next(n for n in graph["nodes"] if n["id"] == "demo/vision/imagenet-subset:v2")
+    assert node["used_by_omitted"] == imagenet.used_by_count - 3
+    used = [e for e in graph["edges"] if e["source"] == "demo/vision/imagenet-subset:v2" and e["kind"] == "used"]
+    assert len(used) == 3

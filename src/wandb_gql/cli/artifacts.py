@@ -73,15 +73,19 @@ def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOp
 
 @artifacts_app.command("lineage", epilog=examples(
     "wbgql --local artifacts lineage demo/vision/features:v1",
-    "wbgql artifacts lineage demo/vision/features:v1 --depth 2",
+    "wbgql --local artifacts lineage demo/vision/features:v1 --depth 2 --consumers 3",
     "wbgql artifacts lineage ENTITY/PROJECT/model:best -f json | jq '.edges[]'"))
 def lineage(ref: RefArg,
             depth: Annotated[int, typer.Option("--depth", metavar="N", min=0,
                                                help="Levels of upstream artifacts to follow.")] = 1,
+            consumers: Annotated[int, typer.Option(
+                "--consumers", metavar="N", min=0,
+                help="Consuming runs listed per artifact; the rest are counted (\"… N more\").")] = 10,
             fmt: FormatOpt = None) -> None:
     """Where a version came from and where it went: the run that logged it, the runs that used
-    it, and the artifacts its producing run used (to --depth levels). A tree; -f json prints the
-    graph (nodes and edges)."""
+    it, and the artifacts its producing run used (to --depth levels) with the runs that used
+    those. A tree; -f json prints the graph (nodes and edges; an artifact node's
+    used_by_omitted counts the consumers beyond --consumers)."""
     from ..client.artifacts import parse_artifact_ref
 
     with errors():
@@ -89,7 +93,7 @@ def lineage(ref: RefArg,
         out = out_format(fmt)
 
         async def work(client: "Client") -> None:
-            found = await client.lineage(ref, depth)
+            found = await client.lineage(ref, depth, consumers=consumers)
             if out in (Format.json, Format.jsonl):
                 STDOUT.write(dumps(found.graph(), pretty=out == Format.json) + "\n")
             else:
@@ -98,24 +102,26 @@ def lineage(ref: RefArg,
         run(work)
 
 
-def tree_lines(item: "Lineage", fancy: bool, shown_users: int = 10) -> list[str]:
-    """The lineage as an indented tree: box drawing on a terminal, plain indentation when piped."""
-    def node(entry: "Lineage", prefix: str, users: bool) -> list[str]:
+def tree_lines(item: "Lineage", fancy: bool) -> list[str]:
+    """The lineage as an indented tree: box drawing on a terminal, plain indentation when piped.
+    Each artifact lists the consumers lineage() kept and counts the rest ("… N more")."""
+    def node(entry: "Lineage") -> list[str]:
         children: list[tuple[str, list[str]]] = []
         if entry.created_by:
             deleted = " (deleted)" if entry.artifact.created_by_deleted else ""
-            upstream = [(f"used {u.artifact.name}", node(u, "", False)[1:]) for u in entry.upstream]
+            upstream = [(f"used {u.artifact.name}", node(u)[1:]) for u in entry.upstream]
             children.append((f"logged by run {entry.created_by}{deleted}", _flatten(upstream, fancy)))
         else:
             children.append(("logged by a user (no run)", []))
-        if users:
-            head = ", ".join(entry.used_by[:shown_users]) + (", ..." if len(entry.used_by) > shown_users else "")
-            children.append((f"used by {len(entry.used_by)} run(s)" + (f": {head}" if head else ""), []))
+        total = entry.used_by_count if entry.used_by_count is not None else len(entry.used_by)
+        head = ", ".join(entry.used_by)
+        more = f" … {entry.used_by_omitted:,} more" if entry.used_by_omitted else ""
+        children.append((f"used by {total:,} run(s)" + (f": {head}" if head else "") + more, []))
         a = entry.artifact
         aliases = ", " + ", ".join(a.aliases) if a.aliases else ""
-        return [f"{prefix}{a.path}  ({a.type}, {a.size} bytes{aliases})", *_flatten(children, fancy)]
+        return [f"{a.path}  ({a.type}, {a.size} bytes{aliases})", *_flatten(children, fancy)]
 
-    return node(item, "", True)
+    return node(item)
 
 
 def _flatten(children: list[tuple[str, list[str]]], fancy: bool) -> list[str]:

@@ -173,7 +173,7 @@ class ArtifactsMixin(ProjectsMixin):
         found = await self.artifact(ref)
         return [found.created_by] if found.created_by else []
 
-    async def _used_by(self, artifact: Artifact) -> list[str]:
+    async def _used_by(self, artifact: Artifact, limit: int | None = None) -> list[str]:
         async def fetch(after: str | None, first: int) -> Mapping[str, Any]:
             return await self._execute("ArtifactUsedBy", {"id": artifact.id, "first": first, "after": after})
 
@@ -182,7 +182,8 @@ class ArtifactsMixin(ProjectsMixin):
                 raise NotFoundError(f"artifact {artifact.path} disappeared while being read", status=200)
             return data["artifact"]["usedBy"]
 
-        return [node["name"] async for batch in paginate(fetch, connection, per_page=MAX_PAGE, what="ArtifactUsedBy")
+        return [node["name"] async for batch in paginate(fetch, connection, per_page=MAX_PAGE, limit=limit,
+                                                         what="ArtifactUsedBy")
                 for node in batch]
 
     async def delete_artifact(self, id: str, *, delete_aliases: bool = False) -> Outcome:
@@ -203,15 +204,22 @@ class ArtifactsMixin(ProjectsMixin):
             # `unchanged`; a lost answer (no GraphQL reply) means this call deleted it.
             return Outcome(id, "unchanged" if isinstance(error, GraphQLResponseError) else "deleted")
 
-    async def lineage(self, ref: str, depth: int = 1) -> Lineage:
+    async def lineage(self, ref: str, depth: int = 1, *, consumers: int | None = 100) -> Lineage:
         """The version, its producing run, its consuming runs, and the artifacts its producing run
-        used, each with its own producer and upstream, `depth` levels up."""
+        used, each with its own producer, consumers and upstream, `depth` levels up. At most
+        `consumers` run ids per artifact (None: all); `Lineage.used_by_count` keeps the total, so a
+        dataset used by 10,000 runs is a count, not 10,000 nodes. An upstream artifact's consumers
+        always include the run being followed."""
         if depth < 0:
             raise UsageError(f"depth must be 0 or more, not {depth}")
+        if consumers is not None and consumers < 0:
+            raise UsageError(f"consumers must be 0 or more, not {consumers}")
         root = await self.artifact(ref)
-        return Lineage(root, root.created_by, await self._used_by(root), await self._upstream(root, depth))
+        used = await self._used_by(root, consumers)
+        return Lineage(root, root.created_by, used, await self._upstream(root, depth, consumers),
+                       used_by_count=_total(root, used))
 
-    async def _upstream(self, artifact: Artifact, depth: int) -> list[Lineage]:
+    async def _upstream(self, artifact: Artifact, depth: int, consumers: int | None) -> list[Lineage]:
         if depth <= 0 or not artifact.created_by:
             return []
         entity, _, project = (artifact.created_by_project or f"{artifact.entity}/{artifact.project}").partition("/")
@@ -228,7 +236,19 @@ class ArtifactsMixin(ProjectsMixin):
         inputs = [Artifact.from_node(node, entity, project)
                   async for batch in paginate(fetch, connection, per_page=MAX_PAGE, what="RunInputArtifacts")
                   for node in batch]
-        return [Lineage(a, a.created_by, [run], await self._upstream(a, depth - 1)) for a in inputs]
+        found = []
+        for a in inputs:
+            # The followed run first, then others up to the limit (one more asked: it may be among them).
+            others = [] if consumers == 0 else await self._used_by(a, None if consumers is None else consumers + 1)
+            cap = None if consumers is None else max(consumers, 1)  # the edge followed is always kept
+            used = ([run] + [r for r in others if r != run])[:cap]
+            found.append(Lineage(a, a.created_by, used, await self._upstream(a, depth - 1, consumers),
+                                 used_by_count=_total(a, used)))
+        return found
+
+
+def _total(artifact: Artifact, used: list[str]) -> int:
+    return max(artifact.used_by_count or 0, len(used))
 
 
 async def _of_type(versions: AsyncIterator[Artifact], type: str | None) -> AsyncIterator[Artifact]:
