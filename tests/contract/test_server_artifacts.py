@@ -244,3 +244,64 @@ def test_add_and_delete_aliases_as_the_sdk_sends_them(flow, api):
     for bad, needle in ((target("v9"), "invalid alias"), (target("x", "other"), "use its own collection")):
         reply = api.gql(ADD_ALIASES, {"input": {"artifactID": v0["id"], "aliases": [bad]}})
         assert needle in reply.errors[0]["message"]
+
+
+# The request shapes wandb-core sends for a file at or above its multipart threshold (a Go
+# constant, 2 GiB, not configurable), driven here with small parts.
+MP_FILES = """mutation CreateArtifactFiles($artifactFiles: [CreateArtifactFileSpecInput!]!,
+  $storageLayout: ArtifactStorageLayout!) {
+  createArtifactFiles(input: {artifactFiles: $artifactFiles, storageLayout: $storageLayout}) {
+    files { edges { node { storagePath uploadUrl uploadHeaders
+      uploadMultipartUrls { uploadID uploadUrlParts { partNumber uploadUrl } } artifact { id } } } } } }"""
+MP_COMPLETE = """mutation CompleteMultipartUploadArtifact($completeMultipartAction: CompleteMultipartAction!,
+  $completedParts: [UploadPartsInput!]!, $artifactID: ID!, $storagePath: String!, $uploadID: String!) {
+  completeMultipartUploadArtifact(input: {completeMultipartAction: $completeMultipartAction,
+    completedParts: $completedParts, artifactID: $artifactID, storagePath: $storagePath, uploadID: $uploadID}) {
+    digest } }"""
+
+
+def put_part(url: str, data: bytes) -> tuple[int, str | None]:
+    req = urllib.request.Request(url, data=data, method="PUT", headers={
+        "Content-Md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "Content-Length": str(len(data))})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("ETag")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def test_multipart_upload_as_wandb_core_sends_it(flow, api):
+    parts = [bytes([i]) * 1000 for i in range(3)] + [b"tail"]
+    whole = b"".join(parts)
+    art = flow.create({"big.bin": whole})
+    spec = {"artifactID": art["id"], "artifactManifestID": None, "md5": md5(whole), "name": "big.bin",
+            "mimetype": None, "uploadPartsInput": [{"partNumber": i + 1, "hexMD5": hashlib.md5(p).hexdigest()}
+                                                   for i, p in enumerate(parts)]}
+    node = api.ok(MP_FILES, {"artifactFiles": [spec], "storageLayout": "V2"})[
+        "createArtifactFiles"]["files"]["edges"][0]["node"]
+    multipart = node["uploadMultipartUrls"]
+    assert node["uploadUrl"] and [p["partNumber"] for p in multipart["uploadUrlParts"]] == [1, 2, 3, 4]
+    urls = [p["uploadUrl"] for p in multipart["uploadUrlParts"]]
+    assert put_part(urls[0], b"not part one")[0] == 400  # bytes must match the announced hex md5
+    etags = []
+    for url, data in zip(urls, parts):
+        status, etag = put_part(url, data)
+        assert status == 200 and etag == f'"{hashlib.md5(data).hexdigest()}"'
+        etags.append(etag)
+    complete = {"completeMultipartAction": "Complete", "artifactID": art["id"], "storagePath": node["storagePath"],
+                "uploadID": multipart["uploadID"]}
+    short = [{"partNumber": i + 1, "hexMD5": e} for i, e in enumerate(etags[:3])]
+    assert "parts 1..4" in api.gql(MP_COMPLETE, {**complete, "completedParts": short}).errors[0]["message"]
+    done = api.ok(MP_COMPLETE, {**complete, "completedParts": [
+        {"partNumber": i + 1, "hexMD5": e} for i, e in enumerate(etags)]})["completeMultipartUploadArtifact"]
+    assert done["digest"] == md5(whole)
+    # The upload is closed: completing it again is an error, and its part URLs stop working.
+    assert "not found" in api.gql(MP_COMPLETE, {**complete, "completedParts": short}).errors[0]["message"]
+    assert put_part(urls[0], parts[0])[0] == 404
+    manifest = json.dumps({"version": 1, "contents": {"big.bin": {"digest": md5(whole), "size": len(whole)}}}).encode()
+    mf = api.ok(MANIFEST, {"id": art["id"], "digest": md5(manifest), "e": "local", "p": flow.project,
+                           "r": flow.run})["createArtifactManifest"]["artifactManifest"]
+    assert http("PUT", mf["file"]["uploadUrl"], manifest)[0] == 200
+    assert api.ok(COMMIT, {"id": art["id"]})["commitArtifact"]["artifact"]["size"] == len(whole)
+    url = flow.lookup("ds:v0")["artifact"]["files"]["edges"][0]["node"]["directUrl"]
+    assert http("GET", url) == (200, whole)

@@ -216,6 +216,9 @@ async def storage_handler(request: web.Request) -> web.Response:
         if refused:
             return _error(refused, 404 if "no longer" in refused else 400)
         if request.method == "PUT":
+            if grant.kind == tokens.PART:  # the SDK completes the upload with each part's ETag
+                upload_id, _, part = grant.target.partition(":")
+                return web.Response(status=200, headers={"ETag": store.put_multipart_part(upload_id, int(part), data)})
             _store_upload(store, grant, data)
             return web.Response(status=200)
         content = _stored_content(store, grant)
@@ -238,6 +241,9 @@ def _storage_refusal(store: Store, grant: tokens.Grant, upload: bytes | None) ->
         return "the artifact is committed: its files cannot change"
     if grant.kind == tokens.ARTIFACT_FILE and blobs_md5(upload) != grant.target:
         return "uploaded bytes do not match the md5 announced in createArtifactFiles"
+    if grant.kind == tokens.PART:
+        upload_id, _, part = grant.target.partition(":")
+        return store.multipart_part_refusal(grant.owner, upload_id, int(part), upload)
     return None
 
 
@@ -256,6 +262,8 @@ def _stored_content(store: Store, grant: tokens.Grant) -> bytes | None:
     if grant.kind == tokens.MANIFEST:
         artifact = store.artifact(grant.owner)
         return store.blob(artifact["manifest_md5"]) if artifact and artifact["manifest_md5"] else None
+    if grant.kind == tokens.PART:
+        return None  # parts are write-only; the joined file is read through its own URL
     if not store.artifact_has_file(grant.owner, grant.target):
         return None
     return store.blob(grant.target)

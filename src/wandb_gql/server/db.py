@@ -177,6 +177,21 @@ CREATE TABLE IF NOT EXISTS artifact_usage (
   PRIMARY KEY (artifact_id, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS artifact_usage_run ON artifact_usage (run_id);
+-- Multipart uploads (a file the SDK splits into parts): open until completed or its artifact goes.
+CREATE TABLE IF NOT EXISTS artifact_uploads (
+  upload_id TEXT PRIMARY KEY,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  parts TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artifact_upload_parts (
+  upload_id TEXT NOT NULL REFERENCES artifact_uploads(upload_id) ON DELETE CASCADE,
+  part_number INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (
   md5 TEXT PRIMARY KEY,
   size INTEGER NOT NULL,

@@ -19,14 +19,14 @@ import orjson
 
 DEFAULT_TTL = 3600.0  # seconds a URL stays valid
 
-RUN_FILE, ARTIFACT_FILE, MANIFEST = "r", "f", "m"
+RUN_FILE, ARTIFACT_FILE, MANIFEST, PART = "r", "f", "m", "p"
 
 
 @dataclass(frozen=True)
 class Grant:
-    kind: str      # RUN_FILE, ARTIFACT_FILE or MANIFEST
+    kind: str      # RUN_FILE, ARTIFACT_FILE, MANIFEST or PART (one part of a multipart upload)
     owner: int     # run id (RUN_FILE) or artifact id
-    target: str    # file id (RUN_FILE), md5 (ARTIFACT_FILE), "" (MANIFEST)
+    target: str    # file id (RUN_FILE), md5 (ARTIFACT_FILE), "" (MANIFEST), "<upload id>:<part>" (PART)
     expires: float
 
 

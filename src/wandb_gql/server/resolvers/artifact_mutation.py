@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from ..store import BadInput
 from ._context import Context, ctx
-from .artifact import file_node, manifest_row_id, require_artifact
+from .. import tokens
+from .artifact import file_node, manifest_row_id, require_artifact, storage_url
 
 
 def _project(context: Context, entity: str | None, project: str | None) -> sqlite3.Row:
@@ -71,12 +72,33 @@ def create_artifact_files(_root: Any, info: Any, input: dict[str, Any]) -> dict[
         if artifact["state"] != "PENDING":
             raise BadInput("the artifact is committed: add files to a new version instead")
         needed = context.store.add_artifact_files(artifact["id"], specs)
-        nodes += [file_node(context, artifact, s["name"], s["md5"], None, s.get("mimetype"), upload)
-                  for s, upload in zip(specs, needed)]
+        for spec, upload in zip(specs, needed):
+            node = file_node(context, artifact, spec["name"], spec["md5"], None, spec.get("mimetype"), upload)
+            if upload and spec.get("uploadPartsInput"):
+                node["uploadMultipartUrls"] = _multipart_urls(context, artifact, spec)
+            nodes.append(node)
     edges = [{"node": n, "_row": n, "_cursor": lambda n: n["id"]} for n in nodes]
     page = {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}
     return {"files": {"edges": edges, "pageInfo": page, "totalCount": len(nodes), "uploadHeaders": []},
             "clientMutationId": input.get("clientMutationId")}
+
+
+def _multipart_urls(context: Context, artifact: sqlite3.Row, spec: dict[str, Any]) -> dict[str, Any]:
+    upload_id, parts = context.store.open_multipart_upload(artifact["id"], spec["name"], spec["md5"],
+                                                           spec["uploadPartsInput"])
+    return {"uploadID": upload_id, "uploadUrlParts": [
+        {"partNumber": n, "uploadUrl": storage_url(context, tokens.PART, artifact["id"], f"{upload_id}:{n}")}
+        for n in parts]}
+
+
+def complete_multipart_upload_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    if artifact["state"] != "PENDING":
+        raise BadInput("the artifact is committed: its files cannot change")
+    digest = context.store.complete_multipart_upload(artifact["id"], input["uploadID"], input["storagePath"],
+                                                     input["completedParts"])
+    return {"digest": digest}
 
 
 def commit_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +155,7 @@ ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "useArtifact": use_artifact,
     "updateArtifact": update_artifact,
     "deleteArtifact": delete_artifact,
+    "completeMultipartUploadArtifact": complete_multipart_upload_artifact,
     "addAliases": add_aliases,
     "deleteAliases": delete_aliases,
 }

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from ..._time import ago
 from .. import db, sqlfilter
-from . import artifacts, blobs, files, history, projects, runs, users
+from . import artifacts, blobs, files, history, multipart, projects, runs, users
 from ._common import BadInput, json_object_text, page_size, storage_id
 from .runs import Position
 from .users import Viewer, new_api_key
@@ -339,6 +339,20 @@ class Store:
 
     def blob(self, md5: str) -> bytes | None:
         return blobs.data(self.conn, md5)
+
+    def open_multipart_upload(self, artifact_id: int, name: str, md5: str,
+                              parts: list[dict[str, Any]]) -> tuple[str, list[int]]:
+        return multipart.open_upload(self.conn, artifact_id, name, md5, parts)
+
+    def multipart_part_refusal(self, artifact_id: int, upload_id: str, part: int, data: bytes) -> str | None:
+        return multipart.part_refusal(self.conn, artifact_id, upload_id, part, data)
+
+    def put_multipart_part(self, upload_id: str, part: int, data: bytes) -> str:
+        return multipart.put_part(self.conn, upload_id, part, data)
+
+    def complete_multipart_upload(self, artifact_id: int, upload_id: str, storage_path: str,
+                                  completed: list[dict[str, Any]]) -> str:
+        return multipart.complete(self.conn, artifact_id, upload_id, storage_path, completed)
 
     def put_blob(self, data: bytes) -> str:
         return blobs.put(self.conn, data)
