@@ -305,3 +305,33 @@ def test_multipart_upload_as_wandb_core_sends_it(flow, api):
     assert api.ok(COMMIT, {"id": art["id"]})["commitArtifact"]["artifact"]["size"] == len(whole)
     url = flow.lookup("ds:v0")["artifact"]["files"]["edges"][0]["node"]["directUrl"]
     assert http("GET", url) == (200, whole)
+
+
+STORAGE_TREE = """query($e: String!) { entity(name: $e) { storageTree { name size projects { totalSize edges {
+  node { name size projectID artifactTypes { name size }
+    artifactSequences { totalSize edges { cursor node { name size artifactType { name } artifactSequence { name }
+      artifacts { totalSize edges { node { name size artifact { versionIndex } } } } } } } } } } } } }"""
+
+
+def test_storage_tree_per_project_collection_type_and_version(flow, api):
+    shared = b"s" * 3000
+    flow.log({"shared.bin": shared, "a.bin": b"a" * 100})
+    flow.log({"shared.bin": shared, "b.bin": b"b" * 200})
+    flow.log({"m.bin": b"m" * 50}, collection="model", type_name="model")
+    tree = api.ok(STORAGE_TREE, {"e": "local"})["entity"]["storageTree"]
+    projects = {e["node"]["name"]: e["node"] for e in tree["projects"]["edges"]}
+    assert tree["size"] == tree["projects"]["totalSize"] == sum(p["size"] for p in projects.values())
+    node = projects[flow.project]
+    storage = flow.lookup("ds:v0")["storageBytes"]
+    assert node["size"] == storage  # the same bytes Project.storageBytes reports
+    seqs = {e["node"]["name"]: e["node"] for e in node["artifactSequences"]["edges"]}
+    ds, model = seqs["ds"], seqs["model"]
+    assert ds["artifactType"]["name"] == "dataset" and ds["artifactSequence"]["name"] == "ds"
+    versions = {e["node"]["name"]: e["node"]["size"] for e in ds["artifacts"]["edges"]}
+    assert set(versions) == {"ds:v0", "ds:v1"}
+    # Each version counts the shared file; the collection counts it once.
+    assert versions["ds:v0"] >= 3100 and versions["ds:v1"] >= 3200
+    assert 3300 <= ds["size"] < versions["ds:v0"] + versions["ds:v1"]
+    assert node["artifactSequences"]["totalSize"] == ds["size"] + model["size"] == storage
+    types = {t["name"]: t["size"] for t in node["artifactTypes"]}
+    assert types == {"dataset": ds["size"], "model": model["size"]}

@@ -333,6 +333,18 @@ class Store:
     def collection_bytes(self, collection_id: int) -> int:
         return artifacts.collection_bytes(self.conn, collection_id)
 
+    def artifact_bytes_by(self, project_id: int, level: str) -> dict[int, int]:
+        return artifacts.bytes_by(self.conn, project_id, level)
+
+    def project_artifact_collections(self, project_id: int) -> list[sqlite3.Row]:
+        return artifacts.project_collections(self.conn, project_id)
+
+    def project_artifact_types(self, project_id: int) -> list[sqlite3.Row]:
+        return artifacts.project_types(self.conn, project_id)
+
+    def collection_versions(self, collection_id: int) -> list[sqlite3.Row]:
+        return artifacts.collection_versions(self.conn, collection_id)
+
     def insert_artifact_collection(self, project_id: int, type_name: str, name: str,
                                    versions: list[dict[str, Any]]) -> list[int]:
         return artifacts.insert_collection(self.conn, project_id, type_name, name, versions)

@@ -429,6 +429,35 @@ def collection_bytes(conn: sqlite3.Connection, collection_id: int) -> int:
     return int(conn.execute(sql, (collection_id, collection_id)).fetchone()[0])
 
 
+_REFS = ("SELECT a.id AS artifact_id, a.collection_id, c.type_id, f.md5 FROM artifact_files f"
+         " JOIN artifacts a ON a.id = f.artifact_id JOIN artifact_collections c ON c.id = a.collection_id"
+         " WHERE c.project_id = ? UNION SELECT a.id, a.collection_id, c.type_id, a.manifest_md5 FROM artifacts a"
+         " JOIN artifact_collections c ON c.id = a.collection_id WHERE c.project_id = ? AND a.manifest_md5 IS NOT NULL")
+_BY = {"artifact": "artifact_id", "collection": "collection_id", "type": "type_id"}
+
+
+def bytes_by(conn: sqlite3.Connection, project_id: int, level: str) -> dict[int, int]:
+    """A project's artifact bytes per version, collection or type ({id: bytes}): each distinct blob
+    once per group, so a file two versions share counts once in their collection."""
+    key = _BY[level]
+    sql = (f"SELECT r.{key}, sum(b.size) FROM (SELECT DISTINCT {key}, md5 FROM ({_REFS})) r"
+           f" JOIN blobs b ON b.md5 = r.md5 GROUP BY r.{key}")
+    return {int(k): int(v) for k, v in conn.execute(sql, (project_id, project_id))}
+
+
+def project_collections(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
+    return conn.execute(f"{_COLLECTION} WHERE c.project_id = ? ORDER BY c.id", (project_id,)).fetchall()
+
+
+def project_types(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM artifact_types WHERE project_id = ? ORDER BY id", (project_id,)).fetchall()
+
+
+def collection_versions(conn: sqlite3.Connection, collection_id: int) -> list[sqlite3.Row]:
+    return conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED' ORDER BY a.version_index DESC",
+                        (collection_id,)).fetchall()
+
+
 # -- bulk loading (the demo seed) ------------------------------------------------------------
 def insert_collection(conn: sqlite3.Connection, project_id: int, type_name: str, name: str,
                       versions: list[dict[str, Any]]) -> list[int]:
