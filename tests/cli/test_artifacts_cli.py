@@ -99,10 +99,14 @@ def test_runs_list_uses_without_version_is_exit_2_nothing_sent(wbgql, server):
 def test_usage_by_type_and_collection_matches_the_versions(wbgql, server):
     versions = json.loads(wbgql.remote(server, "artifacts", "list", "demo/vision", "-f", "json").stdout)
     rows = json.loads(wbgql.remote(server, "projects", "usage", "demo/vision", "-f", "json").stdout)
-    by = {(r["type"], r["collection"]): (r["versions"], r["bytes"]) for r in rows}
+    by = {(r["type"], r["collection"]): (r["version_count"], r["size"]) for r in rows}
     checkpoints = [v["size"] for v in versions if v["collection"] == "resnet-checkpoints"]
     assert by[("model", "resnet-checkpoints")] == (40, sum(checkpoints))
-    assert by[("dataset", "*")][0] == 6 and by[("*", "*")] == (46, sum(v["size"] for v in versions))
+    assert by[("dataset", "all collections")][0] == 6
+    assert by[("all types", "all collections")] == (46, sum(v["size"] for v in versions))
+    assert rows[-1]["type"] == "all types"
+    some = wbgql.remote(server, "projects", "usage", "demo/vision", "--fields", "collection,size", "-f", "csv")
+    assert some.stdout.splitlines()[0] == "collection,size"
     assert "counted once per version" in " ".join(wbgql("projects", "usage", "--help").stdout.split())
 
 
@@ -173,3 +177,19 @@ def test_lineage_lists_upstream_consumers_with_a_more_marker(wbgql, server):
     assert sum(e["source"] == imagenet["id"] and e["kind"] == "used" for e in graph["edges"]) == 2
     bad = wbgql.remote(server, "artifacts", "lineage", "demo/vision/features:v1", "--consumers", "-1")
     assert bad.exit_code == 2
+
+
+def test_every_artifact_listing_speaks_the_one_vocabulary(wbgql, server):
+    for command in (("artifacts", "list"), ("artifacts", "lineage"), ("artifacts", "orphans"), ("projects", "usage")):
+        text = wbgql(*command, "--help").stdout
+        assert "Examples:" in text and "A,B" not in text, command
+    listing = wbgql("artifacts", "list", "--help").stdout
+    assert "used_by_count" in listing and "config.lr" not in listing
+    out = wbgql.remote(server, "artifacts", "orphans", "demo/vision", "--fields", "collection,reason", "-f", "csv")
+    assert out.exit_code == 0 and out.stdout.splitlines()[0] == "collection,reason"
+    bad = wbgql.remote(server, "artifacts", "orphans", "demo/vision", "--fields", "bytes")
+    assert bad.exit_code == 2 and "created_by" in bad.stderr
+    edges = list(csv.DictReader(io.StringIO(wbgql.remote(
+        server, "artifacts", "lineage", "demo/vision/features:v1", "-f", "csv", "--consumers", "2").stdout)))
+    assert {"source": "demo/vision/vi000300", "kind": "logged", "target": "demo/vision/features:v1"} in edges
+    assert len([e for e in edges if e["kind"] == "used" and e["source"] == "demo/vision/features:v1"]) == 2

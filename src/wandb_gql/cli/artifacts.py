@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
-from ._common import (EXIT_FAILURE, STDOUT, FieldsOpt, Format, FormatOpt, PathArg, confirm, dumps, errors, examples,
+from ..models import ARTIFACT_FIELDS
+from ._common import (EXIT_FAILURE, STDOUT, Format, FormatOpt, PathArg, confirm, dumps, errors, examples,
                       new_app, note, out_format, run, stdout_is_terminal, warn)
 
 if TYPE_CHECKING:
@@ -31,6 +32,18 @@ RefArg = Annotated[str, typer.Argument(
     help="The version: ENTITY/PROJECT/COLLECTION:vN or ENTITY/PROJECT/COLLECTION:ALIAS.")]
 
 
+ARTIFACT_COLUMNS = (*ARTIFACT_FIELDS, "name", "path")
+
+
+def fields_option(every: tuple[str, ...]) -> typer.models.OptionInfo:
+    """--fields for a listing whose records have exactly `every` (names of the one vocabulary)."""
+    return typer.Option("--fields", metavar="FIELD,...", show_default=False,
+                        help=f"Columns (table, tsv, csv) or keys (json, jsonl), from: {', '.join(every)}.")
+
+
+ArtifactFieldsOpt = Annotated[Optional[str], fields_option(ARTIFACT_COLUMNS)]
+
+
 def columns_of(fields: Optional[str], default: tuple[str, ...], every: tuple[str, ...], what: str) -> list[str]:
     """--fields read against the names a record has (UsageError naming them, nothing sent)."""
     if fields is None:
@@ -50,15 +63,14 @@ def columns_of(fields: Optional[str], default: tuple[str, ...], every: tuple[str
     "wbgql artifacts list ENTITY/PROJECT --type model -f csv > versions.csv",
     "wbgql artifacts list demo/vision --collection resnet-checkpoints --fields version,aliases,size -f jsonl"))
 def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOpt = None,
-                   fields: FieldsOpt = None, fmt: FormatOpt = None) -> None:
+                   fields: ArtifactFieldsOpt = None, fmt: FormatOpt = None) -> None:
     """Every artifact version, newest first: collection, version, aliases, size (bytes),
     created_at, created_by (the producing run) and used_by_count (runs that used it)."""
-    from ..models import ARTIFACT_FIELDS
     from .runs import make_writer
 
     with errors():
         out = out_format(fmt)
-        every = (*ARTIFACT_FIELDS, "name", "path")
+        every = ARTIFACT_COLUMNS
         columns = columns_of(fields, COLUMNS if out == Format.table else every, every, "artifact")
 
         async def work(client: "Client") -> None:
@@ -74,7 +86,8 @@ def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOp
 @artifacts_app.command("lineage", epilog=examples(
     "wbgql --local artifacts lineage demo/vision/features:v1",
     "wbgql --local artifacts lineage demo/vision/features:v1 --depth 2 --consumers 3",
-    "wbgql artifacts lineage ENTITY/PROJECT/model:best -f json | jq '.edges[]'"))
+    "wbgql artifacts lineage ENTITY/PROJECT/model:best -f json | jq '.edges[]'",
+    "wbgql artifacts lineage ENTITY/PROJECT/dataset:v0 -f csv > edges.csv"))
 def lineage(ref: RefArg,
             depth: Annotated[int, typer.Option("--depth", metavar="N", min=0,
                                                help="Levels of upstream artifacts to follow.")] = 1,
@@ -85,7 +98,8 @@ def lineage(ref: RefArg,
     """Where a version came from and where it went: the run that logged it, the runs that used
     it, and the artifacts its producing run used (to --depth levels) with the runs that used
     those. A tree; -f json prints the graph (nodes and edges; an artifact node's
-    used_by_omitted counts the consumers beyond --consumers)."""
+    used_by_omitted counts the consumers beyond --consumers); -f csv/tsv its edges (source,
+    kind, target)."""
     from ..client.artifacts import parse_artifact_ref
 
     with errors():
@@ -96,10 +110,20 @@ def lineage(ref: RefArg,
             found = await client.lineage(ref, depth, consumers=consumers)
             if out in (Format.json, Format.jsonl):
                 STDOUT.write(dumps(found.graph(), pretty=out == Format.json) + "\n")
+            elif out in (Format.csv, Format.tsv):
+                from .runs import make_writer
+
+                writer = make_writer(out, list(EDGE_COLUMNS))  # a tree does not fit rows: its edges do
+                for edge in found.graph()["edges"]:
+                    writer.write(edge)
+                writer.close()
             else:
                 STDOUT.write("\n".join(tree_lines(found, fancy=stdout_is_terminal())) + "\n")
 
         run(work)
+
+
+EDGE_COLUMNS = ("source", "kind", "target")
 
 
 def tree_lines(item: "Lineage", fancy: bool) -> list[str]:
@@ -139,21 +163,24 @@ ORPHAN_COLUMNS = ("kind", "collection", "version", "created_by", "reason")
 
 @artifacts_app.command("orphans", epilog=examples(
     "wbgql --local artifacts orphans demo/vision",
-    "wbgql artifacts orphans ENTITY/PROJECT -f json"))
-def orphans(path: PathArg, fmt: FormatOpt = None) -> None:
+    "wbgql artifacts orphans ENTITY/PROJECT -f json",
+    "wbgql artifacts orphans ENTITY/PROJECT --fields collection,version -f csv"))
+def orphans(path: PathArg, fields: Annotated[Optional[str], fields_option(ORPHAN_COLUMNS)] = None,
+            fmt: FormatOpt = None) -> None:
     """What deleted runs left behind: versions whose producing run is deleted, and collections
     with no versions left."""
     from .runs import make_writer
 
     with errors():
         out = out_format(fmt)
+        columns = columns_of(fields, ORPHAN_COLUMNS, ORPHAN_COLUMNS, "orphan")
 
         async def work(client: "Client") -> None:
             import asyncio
 
             names, versions = await asyncio.gather(collect(client.artifact_collections(path)),
                                                    collect(client.artifacts(path)))
-            writer = make_writer(out, list(ORPHAN_COLUMNS))
+            writer = make_writer(out, columns)
             for a in versions:
                 if a.created_by_deleted:
                     writer.write({"kind": "version", "collection": a.collection, "version": a.version,

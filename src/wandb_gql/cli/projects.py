@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ._common import FieldsOpt, Format, FormatOpt, PathArg, errors, examples, new_app, out_format, run
+from .artifacts import columns_of, fields_option
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -52,33 +53,40 @@ def list_projects(
         run(work)
 
 
-USAGE_COLUMNS = ["type", "collection", "versions", "bytes"]
+# The one vocabulary: `size` is bytes as in `artifacts list`; a subtotal names what it sums in
+# words (no artifact name has a space, so they never read as a collection or type).
+USAGE_COLUMNS = ("type", "collection", "version_count", "size")
+ALL_TYPES, ALL_COLLECTIONS = "all types", "all collections"
 
 
 @projects_app.command("usage", epilog=examples("wbgql --local projects usage demo/vision",
-                                               "wbgql projects usage ENTITY/PROJECT -f json"))
-def usage(path: PathArg, fmt: FormatOpt = None) -> None:
+                                               "wbgql projects usage ENTITY/PROJECT -f json",
+                                               "wbgql projects usage ENTITY/PROJECT --fields collection,size -f csv"))
+def usage(path: PathArg, fields: Annotated[Optional[str], fields_option(USAGE_COLUMNS)] = None,
+          fmt: FormatOpt = None) -> None:
     """Artifact bytes of a project by type and by collection: one row per collection, then one
-    per type (collection "*"), then the total (type "*"), summed from the versions' sizes.
-    Bytes shared between versions (the same file in v1 and v2) are counted once per version,
-    so this is what the versions hold, not what deleting one would free."""
+    per type (collection "all collections"), then the total (type "all types"), summed from the
+    versions' sizes. Bytes shared between versions (the same file in v1 and v2) are counted once
+    per version, so this is what the versions hold, not what deleting one would free."""
     from .runs import make_writer
 
     with errors():
         out = out_format(fmt)
+        columns = columns_of(fields, USAGE_COLUMNS, USAGE_COLUMNS, "usage")
 
         async def work(client: "Client") -> None:
             totals: dict[tuple[str, str], list[int]] = {}
             async for artifact in client.artifacts(path):
-                for key in ((artifact.type, artifact.collection), (artifact.type, "*"), ("*", "*")):
+                for key in ((artifact.type, artifact.collection), (artifact.type, ALL_COLLECTIONS),
+                            (ALL_TYPES, ALL_COLLECTIONS)):
                     row = totals.setdefault(key, [0, 0])
                     row[0] += 1
                     row[1] += artifact.size or 0
-            writer = make_writer(out, USAGE_COLUMNS)
-            # Collections first, then each type's subtotal, then the total: "*" sorts after names.
+            writer = make_writer(out, columns)
+            # Collections first, then each type's subtotal, then the total.
             for (kind, collection), (versions, size) in sorted(totals.items(), key=lambda kv: (
-                    kv[0][0] == "*", kv[0][1] == "*", kv[0])):
-                writer.write({"type": kind, "collection": collection, "versions": versions, "bytes": size})
+                    kv[0][0] == ALL_TYPES, kv[0][1] == ALL_COLLECTIONS, kv[0])):
+                writer.write({"type": kind, "collection": collection, "version_count": versions, "size": size})
             writer.close()
 
         run(work)
