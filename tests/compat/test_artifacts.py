@@ -5,6 +5,7 @@ shared by the module (the SDK's start-up is the slow part); each test asserts on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,13 +182,15 @@ def test_demo_seed_artifacts_read_through_the_api(public, tmp_path):
 
 @pytest.fixture(scope="module")
 def ckpt(wb, project, tmp_path_factory) -> dict[str, Any]:
-    """Run A logs ckpt v0 and v1; run B then logs v1's exact contents again (answered by v1)."""
+    """Run A logs ckpt v0 and v1 (v1 with a 30-day TTL); run B then logs v1's exact contents again (answered by v1)."""
     src: Path = tmp_path_factory.mktemp("ckpt-src")
     run = wb.init(project=project, job_type="train")
     for i in range(2):
         (src / "w.bin").write_bytes(bytes([i]) * 2048)
         art = wb.Artifact("ckpt", type="model")
         art.add_file(str(src / "w.bin"))
+        if i == 1:
+            art.ttl = timedelta(days=30)
         run.log_artifact(art, aliases=["best"] if i == 0 else []).wait()
     first = run.id
     run.finish()
@@ -213,3 +216,18 @@ def test_aliases_added_and_removed_after_the_fact(public, api, project, ckpt):
     assert set(public.artifact(path(api, project, "ckpt:v1")).aliases) == {"latest", "best"}
     with pytest.raises(Exception):
         public.artifact(path(api, project, "ckpt:prod"))
+
+
+def test_ttl_set_at_log_and_after_and_expired_versions_are_purged(public, api, project, ckpt):
+    assert public.artifact(path(api, project, "ckpt:v1")).ttl == timedelta(days=30)
+    v0 = public.artifact(path(api, project, "ckpt:v0"))
+    assert v0.ttl is None  # inherited, and this server has no team default
+    before = api.ok(STORAGE_QUERY, {"entity": None, "project": project, "name": "ckpt:v0"})["project"]
+    v0.ttl = timedelta(seconds=1)  # counted from creation, as W&B does: already past
+    v0.save()
+    assert public.artifact(path(api, project, "ckpt:v0")).ttl == timedelta(seconds=1)
+    api.post("/_local/purge", {})  # the periodic purge loop's work, run now
+    after = api.ok(STORAGE_QUERY, {"entity": None, "project": project, "name": "ckpt:v0"})["project"]
+    assert before["artifact"] and after["artifact"] is None
+    assert before["storageBytes"] - after["storageBytes"] >= 2048  # v0's own file is freed
+    assert public.artifact(path(api, project, "ckpt:latest")).version == "v1"

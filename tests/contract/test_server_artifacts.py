@@ -335,3 +335,20 @@ def test_storage_tree_per_project_collection_type_and_version(flow, api):
     assert node["artifactSequences"]["totalSize"] == ds["size"] + model["size"] == storage
     types = {t["name"]: t["size"] for t in node["artifactTypes"]}
     assert types == {"dataset": ds["size"], "model": model["size"]}
+
+
+UPDATE_TTL = """mutation($id: ID!, $ttl: Int64) { updateArtifact(input: {artifactID: $id, ttlDurationSeconds: $ttl}) {
+  artifact { ttlDurationSeconds ttlIsInherited } } }"""
+
+
+def test_ttl_values_as_the_sdk_sends_them(flow, api):
+    art = flow.log({"a.txt": b"ttl"})
+    answers = [api.ok(UPDATE_TTL, {"id": art["id"], "ttl": ttl})["updateArtifact"]["artifact"]
+               for ttl in (86400, None, -2, -1)]
+    assert answers == [{"ttlDurationSeconds": 86400, "ttlIsInherited": False},  # set
+                       {"ttlDurationSeconds": 86400, "ttlIsInherited": False},  # unchanged
+                       {"ttlDurationSeconds": -2, "ttlIsInherited": False},     # disabled
+                       {"ttlDurationSeconds": -1, "ttlIsInherited": True}]      # inherit
+    assert "ttlDurationSeconds" in api.gql(UPDATE_TTL, {"id": art["id"], "ttl": -5}).errors[0]["message"]
+    assert api.post("/_local/purge", {}).body == {"purged": 0}
+    assert flow.lookup("ds:v0")["artifact"] is not None  # no TTL: kept

@@ -106,8 +106,11 @@ class Server:
     def purge(self) -> int:
         with transaction(self.store.conn):
             purged = self.store.purge(self.retention)
+            expired, freed = self.store.purge_expired_artifacts()
         if purged:
             log.info("purged %d run(s) deleted more than %s ago", purged, self.retention)
+        if expired:
+            log.info("deleted %d artifact version(s) past their TTL, %d bytes freed", expired, freed)
         return purged
 
 

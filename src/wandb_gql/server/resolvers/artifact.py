@@ -147,7 +147,7 @@ ARTIFACT_FIELDS: dict[str, Callable[..., Any]] = {
     "fileCount": lambda a, _i: a["file_count"],
     "historyStep": lambda a, _i: a["history_step"],
     "ttlDurationSeconds": lambda a, _i: a["ttl_seconds"],
-    "ttlIsInherited": lambda _a, _i: False,
+    "ttlIsInherited": lambda a, _i: a["ttl_seconds"] == -1,  # store.artifacts.TTL_INHERIT
     "commitHash": lambda a, _i, artifactCollectionName=None: _commit_hash(a),
     "versionIndex": lambda a, _i, artifactCollectionName=None: a["version_index"],
     "createdAt": lambda a, _i: a["created_at"],

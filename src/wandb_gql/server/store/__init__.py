@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..._time import ago
+from ..._time import ago, now
 from .. import db, sqlfilter
 from . import artifacts, blobs, files, history, multipart, projects, runs, users
 from ._common import BadInput, json_object_text, page_size, storage_id
@@ -138,6 +138,11 @@ class Store:
     def purge(self, retention: timedelta) -> int:
         """Hard-delete runs (with their history, logs and files) deleted longer ago than retention."""
         return runs.purge(self.conn, ago(retention))
+
+    def purge_expired_artifacts(self) -> tuple[int, int]:
+        """Deletes versions whose TTL has passed; returns (versions, bytes freed)."""
+        ids = artifacts.expired(self.conn, now())
+        return len(ids), artifacts.delete_many(self.conn, ids)
 
     def insert_runs(self, project_id: int, rows: Iterable[dict[str, Any]]) -> dict[str, int]:
         return runs.insert_many(self.conn, project_id, rows)

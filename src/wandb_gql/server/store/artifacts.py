@@ -154,13 +154,33 @@ def create(conn: sqlite3.Connection, collection: sqlite3.Row, fields: dict[str, 
     metadata = fields.get("metadata")
     metadata_text = "{}" if metadata in (None, "") else _json_object(metadata, "metadata")
     stamp = now()
-    ttl = fields.get("ttlDurationSeconds")
+    ttl = _ttl(fields.get("ttlDurationSeconds"))
     cur = conn.execute(
         "INSERT INTO artifacts (collection_id, digest, description, metadata, ttl_seconds, history_step,"
         " pending_aliases, created_by_run_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (collection["id"], digest, fields.get("description"), metadata_text, -1 if ttl is None else int(ttl),
+        (collection["id"], digest, fields.get("description"), metadata_text, TTL_INHERIT if ttl is None else ttl,
          fields.get("historyStep"), orjson.dumps(aliases).decode(), run_id, stamp, stamp))
     return by_id(conn, int(cur.lastrowid))  # type: ignore[arg-type,return-value]
+
+
+# W&B's ttlDurationSeconds: seconds from the version's creation until it is deleted, or one of
+# these; the SDK sends nothing (or 0) when the TTL did not change.
+TTL_INHERIT, TTL_DISABLED = -1, -2
+
+
+def _ttl(value: Any) -> int | None:
+    if value in (None, 0):
+        return None
+    ttl = int(value)
+    if ttl < 0 and ttl not in (TTL_INHERIT, TTL_DISABLED):
+        raise BadInput(f"invalid ttlDurationSeconds {ttl}: send seconds > 0, -1 (inherit) or -2 (no TTL)")
+    return ttl
+
+
+def expired(conn: sqlite3.Connection, at: str) -> list[int]:
+    """Versions whose TTL, counted from their creation, has passed by `at`."""
+    return [r[0] for r in conn.execute("SELECT id FROM artifacts WHERE ttl_seconds > 0"
+                                       " AND julianday(created_at) + ttl_seconds / 86400.0 <= julianday(?)", (at,))]
 
 
 def _aliases(given: Iterable[dict[str, Any]], collection: str) -> list[str]:
@@ -218,8 +238,9 @@ def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -
         sets["description"] = fields["description"]
     if fields.get("metadata") is not None:
         sets["metadata"] = _json_object(fields["metadata"], "metadata")
-    if fields.get("ttlDurationSeconds") is not None:
-        sets["ttl_seconds"] = int(fields["ttlDurationSeconds"])
+    ttl = _ttl(fields.get("ttlDurationSeconds"))
+    if ttl is not None:
+        sets["ttl_seconds"] = ttl
     if sets:
         assignments = ", ".join(f"{column} = ?" for column in sets)
         conn.execute(f"UPDATE artifacts SET {assignments}, updated_at = ? WHERE id = ?",
