@@ -184,6 +184,8 @@ def test_every_artifact_listing_speaks_the_one_vocabulary(wbgql, server):
         text = wbgql(*command, "--help").stdout
         assert "Examples:" in text and "A,B" not in text, command
     listing = wbgql("artifacts", "list", "--help").stdout
+    assert "COLLECTION:VERSION" in wbgql("artifacts", "lineage", "--help").stdout
+    assert "--uses COLLECTION:VERSION" in " ".join(wbgql("runs", "list", "--help").stdout.split())
     assert "used_by_count" in listing and "config.lr" not in listing
     out = wbgql.remote(server, "artifacts", "orphans", "demo/vision", "--fields", "collection,reason", "-f", "csv")
     assert out.exit_code == 0 and out.stdout.splitlines()[0] == "collection,reason"

@@ -28,7 +28,7 @@ TypeOpt = Annotated[Optional[str], typer.Option("--type", metavar="TYPE", show_d
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", metavar="NAME", show_default=False,
                                                       help="Only the versions of this collection.")]
 RefArg = Annotated[str, typer.Argument(
-    metavar="ENTITY/PROJECT/NAME:vN", show_default=False,
+    metavar="ENTITY/PROJECT/COLLECTION:VERSION", show_default=False,
     help="The version: ENTITY/PROJECT/COLLECTION:vN or ENTITY/PROJECT/COLLECTION:ALIAS.")]
 
 
@@ -89,10 +89,10 @@ def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOp
     "wbgql artifacts lineage ENTITY/PROJECT/model:best -f json | jq '.edges[]'",
     "wbgql artifacts lineage ENTITY/PROJECT/dataset:v0 -f csv > edges.csv"))
 def lineage(ref: RefArg,
-            depth: Annotated[int, typer.Option("--depth", metavar="N", min=0,
+            depth: Annotated[int, typer.Option("--depth", metavar="LEVELS", min=0,
                                                help="Levels of upstream artifacts to follow.")] = 1,
             consumers: Annotated[int, typer.Option(
-                "--consumers", metavar="N", min=0,
+                "--consumers", metavar="COUNT", min=0,
                 help="Consuming runs listed per artifact; the rest are counted (\"… N more\").")] = 10,
             fmt: FormatOpt = None) -> None:
     """Where a version came from and where it went: the run that logged it, the runs that used
@@ -178,14 +178,19 @@ def orphans(path: PathArg, fields: Annotated[Optional[str], fields_option(ORPHAN
         async def work(client: "Client") -> None:
             import asyncio
 
-            names, versions = await asyncio.gather(collect(client.artifact_collections(path)),
-                                                   collect(client.artifacts(path)))
+            # Versions stream (one page per collection in memory); only collection names are kept.
+            listing = asyncio.ensure_future(collect(client.artifact_collections(path)))
             writer = make_writer(out, columns)
-            for a in versions:
-                if a.created_by_deleted:
-                    writer.write({"kind": "version", "collection": a.collection, "version": a.version,
-                                  "created_by": a.created_by, "reason": "its producing run is deleted"})
-            kept = {a.collection for a in versions}
+            kept: set[str] = set()
+            try:
+                async for a in client.artifacts(path):
+                    kept.add(a.collection)
+                    if a.created_by_deleted:
+                        writer.write({"kind": "version", "collection": a.collection, "version": a.version,
+                                      "created_by": a.created_by, "reason": "its producing run is deleted"})
+                names = await listing
+            finally:
+                listing.cancel()
             for name in names:
                 if name not in kept:
                     writer.write({"kind": "collection", "collection": name, "version": None, "created_by": None,

@@ -159,12 +159,12 @@ def list_runs(
         "--deleted", help="The soft-deleted runs instead, with when they were deleted and when they will be purged "
                           "(a server that can list them: the local server can, W&B cannot).")] = False,
     uses: Annotated[Optional[str], typer.Option(
-        "--uses", metavar="NAME:vN", show_default=False,
-        help="Only the runs that used this artifact version (or NAME:ALIAS), resolved through its lineage "
+        "--uses", metavar="COLLECTION:VERSION", show_default=False,
+        help="Only the runs that used this artifact version, e.g. features:v1 or model:best, resolved through its lineage "
              "and combined with --where.")] = None,
     logged: Annotated[Optional[str], typer.Option(
-        "--logged", metavar="NAME:vN", show_default=False,
-        help="Only the run that logged this artifact version (or NAME:ALIAS), combined with --where.")] = None,
+        "--logged", metavar="COLLECTION:VERSION", show_default=False,
+        help="Only the run that logged this artifact version, e.g. features:v1 or model:best, combined with --where.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive."""
