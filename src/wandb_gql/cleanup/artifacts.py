@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import GraphQLResponseError, HTTPStatusError, TransportError, UsageError
 from ..models import Outcome
+from ..transport import IDEMPOTENT
 from .apply import BATCH, ApplyResult
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ FILES_PAGE = 1000  # the server's largest page; a version with more files makes 
 # Deletions queued at the transport at once: enough to keep its (default 8) slots busy. Queuing
 # all of them cost seconds of CPU: every finished request wakes each waiter (notify_all).
 IN_FLIGHT = 16
+DELETE_GROUP = 20  # deleteArtifact fields per request (queries/delete_artifact_batch.graphql)
 CHECK_PAGE = 500  # versions per check request: pages of 1,000 with their files made slower answers
 _READ_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
 OutcomeHook = Callable[[Outcome], object]
@@ -189,10 +191,33 @@ class _Pruner:
                 async with gate:
                     return await self.client.delete_artifact(i, delete_aliases=delete_aliases)
 
+            async def group(ids: list[str]) -> list[Outcome]:
+                """DELETE_GROUP versions in one request; a field that failed, or every one when the
+                answer was lost, goes through delete_artifact, which tells refused from gone."""
+                if len(ids) < DELETE_GROUP:
+                    return list(await asyncio.gather(*(delete(i) for i in ids)))
+                variables: dict[str, Any] = {f"id{k}": i for k, i in enumerate(ids)}
+                variables["deleteAliases"] = delete_aliases
+                lost = False
+                async with gate:
+                    try:
+                        data = await self.client._execute("DeleteArtifactBatch", variables, IDEMPOTENT)
+                    except GraphQLResponseError as error:
+                        data = error.data or {}
+                    except (TransportError, HTTPStatusError):
+                        data, lost = {}, True
+                done = {i for k, i in enumerate(ids) if data.get(f"d{k}") is not None}
+                again = {o.run_id: o for o in await asyncio.gather(*(delete(i) for i in ids if i not in done))}
+                # An answered field is authoritative; after a lost answer, gone means this request did it.
+                return [Outcome(i, "deleted") if i in done or (lost and again[i].status == "unchanged") else again[i]
+                        for i in ids]
+
             async def batch(chunk: list[str]) -> None:
                 self.ledger.event(self.index, "sending", run_ids=chunk)
                 self.ledger.sync()  # a resume must know these may have been deleted
-                for outcome in await asyncio.gather(*(delete(i) for i in chunk)):
+                groups = await asyncio.gather(*(group(chunk[g:g + DELETE_GROUP])
+                                                for g in range(0, len(chunk), DELETE_GROUP)))
+                for outcome in (o for g in groups for o in g):
                     if outcome.status == "unchanged" and outcome.run_id in sent:
                         outcome = Outcome(outcome.run_id, "deleted")  # the interrupted apply did it
                     self.record(outcome)
