@@ -177,6 +177,15 @@ CREATE TABLE IF NOT EXISTS artifact_usage (
   PRIMARY KEY (artifact_id, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS artifact_usage_run ON artifact_usage (run_id);
+-- Runs that logged a version another run created (createArtifact answered by digest dedup):
+-- W&B lists the version among those runs' outputs too; createdBy stays the first run.
+CREATE TABLE IF NOT EXISTS artifact_outputs (
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (artifact_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS artifact_outputs_run ON artifact_outputs (run_id);
 -- Multipart uploads (a file the SDK splits into parts): open until completed or its artifact goes.
 CREATE TABLE IF NOT EXISTS artifact_uploads (
   upload_id TEXT PRIMARY KEY,

@@ -146,6 +146,9 @@ def create(conn: sqlite3.Connection, collection: sqlite3.Row, fields: dict[str, 
     if same is not None:
         for alias in aliases:
             set_alias(conn, collection["id"], alias, same["id"])
+        if run_id is not None and run_id != same["created_by_run_id"]:
+            conn.execute("INSERT INTO artifact_outputs (artifact_id, run_id, created_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT DO NOTHING", (same["id"], run_id, now()))
         return same
     pending = conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.digest = ? AND a.state = 'PENDING'"
                            " AND a.created_by_run_id IS ?", (collection["id"], digest, run_id)).fetchone()
@@ -359,14 +362,18 @@ def use(conn: sqlite3.Connection, artifact_id: int, run_id: int, used_as: str | 
                  (artifact_id, run_id, used_as, now()))
 
 
+# A run's outputs: the versions it created and those its identical logs were answered with.
+_OUTPUT = ("(a.created_by_run_id = ? OR a.id IN (SELECT artifact_id FROM artifact_outputs WHERE run_id = ?))")
+
+
 def outputs_page(conn: sqlite3.Connection, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
-    rows = conn.execute(f"{_SELECT} WHERE a.created_by_run_id = ? AND a.id > ? ORDER BY a.id LIMIT ?",
-                        (run_id, after_id, first + 1)).fetchall()
+    rows = conn.execute(f"{_SELECT} WHERE {_OUTPUT} AND a.id > ? ORDER BY a.id LIMIT ?",
+                        (run_id, run_id, after_id, first + 1)).fetchall()
     return rows[:first], len(rows) > first
 
 
 def count_outputs(conn: sqlite3.Connection, run_id: int) -> int:
-    return int(conn.execute("SELECT count(*) FROM artifacts WHERE created_by_run_id = ?", (run_id,)).fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) FROM artifacts a WHERE {_OUTPUT}", (run_id, run_id)).fetchone()[0])
 
 
 def inputs_page(conn: sqlite3.Connection, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
