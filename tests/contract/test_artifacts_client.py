@@ -102,7 +102,7 @@ async def test_merge_streams_hold_one_page_per_collection():
     """The k-way merge asks each stream for one item at a time and closes them all early."""
     from contextlib import aclosing
 
-    from wandb_gql.client.artifacts import merge_sorted
+    from wandb_gql.client._paging import merge_sorted
 
     pulled: list[int] = []
     closed: list[int] = []

@@ -285,7 +285,7 @@ async def _runs_of(client: "Client", path: str, queries: list[dict[str, Any]], o
                                       **fetch):
             yield item
         return
-    from ..client.artifacts import merge_sorted
+    from ..client._paging import merge_sorted
 
     field, descending = _order_key(order)
     if field is not None and fetch.get("fields") is not None and field not in fetch["fields"]:

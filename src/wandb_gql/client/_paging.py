@@ -8,14 +8,20 @@ hasNextPage }`), used by every listing.
 - A cursor that did not move, or a page of nothing new, is refused with PaginationError: asking
   for the same page again would loop forever.
 - `limit` bounds what is handed out, and the last request asks only for what is still needed.
+
+`merge_sorted` merges streams that are each sorted into one (artifact versions of many
+collections, run listings batched by id), holding one item per stream.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+import heapq
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from ..errors import PaginationError
+
+T = TypeVar("T")
 
 # How many nodes are handed out between two turns of the event loop. Consumers usually never
 # await anything real, so without these turns the prefetched request would not even be sent.
@@ -84,3 +90,45 @@ async def paginate(fetch: Fetch, connection: Connection, *, per_page: int, limit
         if pending is not None:
             pending.add_done_callback(_retrieve)
             pending.cancel()
+
+
+async def merge_sorted(streams: Sequence[AsyncIterator[T]], key: Callable[[T], Any],
+                       reverse: bool = False) -> AsyncIterator[T]:
+    """One stream out of streams that are each already sorted by `key` (descending when
+    `reverse`): a k-way merge holding one item per stream (plus whatever page each stream
+    buffers). The first item of every stream is asked for at once; ties keep stream order.
+    Every stream is closed when the merge ends, early or not."""
+    heads = await asyncio.gather(*(anext(s, _DONE) for s in streams))
+    heap = [_Head(key(item), i, item, reverse) for i, item in enumerate(heads) if item is not _DONE]
+    heapq.heapify(heap)
+    try:
+        while heap:
+            head = heap[0]
+            yield head.item
+            following = await anext(streams[head.index], _DONE)
+            if following is _DONE:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, _Head(key(following), head.index, following, reverse))
+    finally:
+        for stream in streams:
+            closing = getattr(stream, "aclose", None)
+            if closing is not None:
+                await closing()
+
+
+_DONE: Any = object()
+
+
+class _Head:
+    """A stream's current item in the merge heap (heapq is a min-heap: `reverse` flips it)."""
+
+    __slots__ = ("key", "index", "item", "reverse")
+
+    def __init__(self, key: Any, index: int, item: Any, reverse: bool) -> None:
+        self.key, self.index, self.item, self.reverse = key, index, item, reverse
+
+    def __lt__(self, other: "_Head") -> bool:
+        if self.key == other.key:
+            return self.index < other.index
+        return other.key < self.key if self.reverse else self.key < other.key

@@ -8,18 +8,16 @@ artifact's side (usedBy / createdBy) and callers pin the run ids they get.
 from __future__ import annotations
 
 import difflib
-import heapq
 import re
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Mapping
 
 from ..errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError, WandbGQLError
 from ..models import Artifact, Lineage, Outcome
 from ..transport import IDEMPOTENT
 from ._base import MAX_PAGE
-from ._paging import paginate
+from ._paging import merge_sorted, paginate
 from .projects import ProjectsMixin
 
-T = TypeVar("T")
 COLLECTIONS_PAGE = 100
 REF_FORMS = "ENTITY/PROJECT/COLLECTION:vN or ENTITY/PROJECT/COLLECTION:ALIAS (e.g. demo/vision/features:v1)"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+$")
@@ -261,50 +259,6 @@ async def _of_type(versions: AsyncIterator[Artifact], type: str | None) -> Async
 def _newest_key(artifact: Artifact) -> tuple[str, str, int]:
     index = artifact.version[1:]
     return artifact.created_at or "", artifact.collection, int(index) if index.isdigit() else -1
-
-
-async def merge_sorted(streams: Sequence[AsyncIterator[T]], key: Callable[[T], Any],
-                       reverse: bool = False) -> AsyncIterator[T]:
-    """One stream out of streams that are each already sorted by `key` (descending when
-    `reverse`): a k-way merge holding one item per stream (plus whatever page each stream
-    buffers). The first item of every stream is asked for at once; ties keep stream order.
-    Every stream is closed when the merge ends, early or not."""
-    import asyncio
-
-    heads = await asyncio.gather(*(anext(s, _DONE) for s in streams))
-    heap = [_Head(key(item), i, item, reverse) for i, item in enumerate(heads) if item is not _DONE]
-    heapq.heapify(heap)
-    try:
-        while heap:
-            head = heap[0]
-            yield head.item
-            following = await anext(streams[head.index], _DONE)
-            if following is _DONE:
-                heapq.heappop(heap)
-            else:
-                heapq.heapreplace(heap, _Head(key(following), head.index, following, reverse))
-    finally:
-        for stream in streams:
-            closing = getattr(stream, "aclose", None)
-            if closing is not None:
-                await closing()
-
-
-_DONE: Any = object()
-
-
-class _Head:
-    """A stream's current item in the merge heap (heapq is a min-heap: `reverse` flips it)."""
-
-    __slots__ = ("key", "index", "item", "reverse")
-
-    def __init__(self, key: Any, index: int, item: Any, reverse: bool) -> None:
-        self.key, self.index, self.item, self.reverse = key, index, item, reverse
-
-    def __lt__(self, other: "_Head") -> bool:
-        if self.key == other.key:
-            return self.index < other.index
-        return other.key < self.key if self.reverse else self.key < other.key
 
 
 _EMPTY: Mapping[str, Any] = {"edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
