@@ -41,6 +41,7 @@ FILES_PAGE = 1000  # the server's largest page; a version with more files makes 
 IN_FLIGHT = 16
 DELETE_GROUP = 20  # deleteArtifact fields per request (queries/delete_artifact_batch.graphql)
 CHECK_PAGE = 500  # versions per check request: pages of 1,000 with their files made slower answers
+STATE_PAGE = 1000  # versions per request when only aliases and users are asked
 _READ_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
 OutcomeHook = Callable[[Outcome], object]
 
@@ -62,6 +63,9 @@ class ArtifactPlan:
     delete_aliases: bool
     storage_bytes: int | None = None
     action: str = field(default=PRUNE)
+    # What the plan read of each doomed version (files, storageBytes): a committed version's
+    # files never change, so apply backs them up from here and only re-reads aliases and users.
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ids(self) -> list[str]:
@@ -133,7 +137,7 @@ async def plan_prune(client: "Client", path: str, *, type: str | None = None, co
     return ArtifactPlan(server=client.settings.base_url, user=viewer.username, path=f"{entity}/{project}",
                         options=options, collections=counts, versions=rows, bytes_reclaimable=reclaimable,
                         bytes_exact=exact, delete_aliases=any(v["aliases"] for v in rows),
-                        storage_bytes=storage)
+                        storage_bytes=storage, checks={i: c for i, c in checks.items() if c is not None and i in doomed})
 
 
 async def apply_prune(client: "Client", plan: ArtifactPlan, *, ledger: "Ledger",
@@ -143,7 +147,8 @@ async def apply_prune(client: "Client", plan: ArtifactPlan, *, ledger: "Ledger",
     data = plan.to_dict()
     index = ledger.add_plan(data, plan.options)
     ledger.sync()
-    return await _Pruner(client, ledger, index, data, on_outcome).run(plan.ids, have=set(), sent=set())
+    return await _Pruner(client, ledger, index, data, on_outcome, known=plan.checks).run(plan.ids, have=set(),
+                                                                                        sent=set())
 
 
 async def resume_prune_plan(client: "Client", ledger: "Ledger", record: "PlanRecord",
@@ -161,8 +166,9 @@ async def resume_prune_plan(client: "Client", ledger: "Ledger", record: "PlanRec
 
 class _Pruner:
     def __init__(self, client: "Client", ledger: "Ledger", index: int, plan: dict[str, Any],
-                 on_outcome: OutcomeHook | None) -> None:
+                 on_outcome: OutcomeHook | None, known: dict[str, dict[str, Any]] | None = None) -> None:
         self.client, self.ledger, self.index, self.plan, self.on_outcome = client, ledger, index, plan, on_outcome
+        self.known = known or {}
         self.planned = {v["id"]: v for v in plan.get("versions") or ()}
         self.outcomes: dict[str, Outcome] = {}
 
@@ -176,10 +182,13 @@ class _Pruner:
                   earlier: dict[str, Outcome] | None = None) -> ApplyResult:
         entity, project = str(self.plan["path"]).split("/", 1)
         try:
-            checks = await _checks(self.client, f"{entity}/{project}", {i: self.planned[i]["collection"] for i in ids})
-            self.ledger.backup(self.index, [{**self.planned[i], "name": i, "files": c["files"],
-                                             "storage_bytes": c["storage_bytes"]}
-                                            for i, c in checks.items() if c is not None and i not in have])
+            unread = any(i not in have and i not in self.known for i in ids)  # a resume: nothing known
+            checks = await _checks(self.client, f"{entity}/{project}", {i: self.planned[i]["collection"] for i in ids},
+                                   files=unread)
+            self.ledger.backup(self.index, [{**self.planned[i], "name": i, "files": full["files"],
+                                             "storage_bytes": full["storage_bytes"]}
+                                            for i, c in checks.items() if c is not None and i not in have
+                                            for full in [c if unread else self.known[i]]])
             self.ledger.sync()  # every backup on disk before the first deletion
             skipped, todo = self._drift(ids, checks, sent)
             self.ledger.sync()
@@ -288,9 +297,9 @@ async def _collect(client: "Client", path: str, collection: str | None = None) -
 
 async def _checks(client: "Client", path: str, versions: dict[str, str],
                   files: bool = True) -> dict[str, dict[str, Any] | None]:
-    """Each version (id -> its collection) as it is now, None when gone: aliases, users,
-    storageBytes, files (md5, size). Read a page of a collection's versions per request, the
-    collections concurrently: one request per version cost seconds at W&B's latency."""
+    """Each version (id -> its collection) as it is now, None when gone: aliases, users, and with
+    `files` its storageBytes and files (md5, size). Read a page of a collection's versions per
+    request, the collections concurrently: one request per version cost seconds at W&B's latency."""
     entity, project = path.split("/", 1)
     wanted: dict[str, set[str]] = {}
     for i, name in versions.items():
@@ -298,10 +307,10 @@ async def _checks(client: "Client", path: str, versions: dict[str, str],
 
     async def collection(name: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        variables: dict[str, Any] = {"entity": entity, "project": project, "collection": name,
-                                     "first": CHECK_PAGE, "files": FILES_PAGE if files else 1}
+        variables: dict[str, Any] = {"entity": entity, "project": project, "collection": name}
+        variables.update({"first": CHECK_PAGE, "files": FILES_PAGE} if files else {"first": STATE_PAGE})
         while True:
-            data = await client._execute("CollectionArtifactChecks", variables)
+            data = await client._execute("CollectionArtifactChecks" if files else "CollectionArtifactStates", variables)
             node = (data.get("project") or {}).get("artifactCollection")
             conn = (node or {}).get("artifacts") or {}
             for edge in conn.get("edges") or ():
@@ -320,10 +329,12 @@ async def _checks(client: "Client", path: str, versions: dict[str, str],
 
 
 def _check(node: dict[str, Any]) -> dict[str, Any]:
-    conn = node.get("files") or {}
-    return {"aliases": [a["alias"] for a in node.get("aliases") or ()], "used_by_count": node.get("usedCount") or 0,
-            "storage_bytes": node.get("storageBytes") or 0, "files": [e["node"] for e in conn.get("edges") or ()],
-            "complete": not (conn.get("pageInfo") or {}).get("hasNextPage")}
+    check = {"aliases": [a["alias"] for a in node.get("aliases") or ()], "used_by_count": node.get("usedCount") or 0}
+    if "files" in node:  # CollectionArtifactChecks, not the states-only read
+        conn = node["files"] or {}
+        check.update(storage_bytes=node.get("storageBytes") or 0, files=[e["node"] for e in conn.get("edges") or ()],
+                     complete=not (conn.get("pageInfo") or {}).get("hasNextPage"))
+    return check
 
 
 def _reclaimable(checks: dict[str, dict[str, Any] | None], doomed: set[str]) -> tuple[int, bool]:
