@@ -5,7 +5,8 @@
 Order: data set (made once, reused), P6 (no server needed), then one `wbgql server` subprocess for
 P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits),
 then P8 (its own servers over 10k and 100k runs; `--no-p8` skips it), then P3 (its own server with
-30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min).
+30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min), then P7 (the same for
+pruning a 2,000-version artifact collection; `--no-p7` skips it, ~2 min).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +26,7 @@ import p1_list_runs  # noqa: E402
 import p3_cleanup  # noqa: E402
 import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
+import p7_artifacts  # noqa: E402
 from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
 
 
@@ -35,7 +38,6 @@ def _p8() -> dict[str, dict[int, float]]:
     """P8 in a process of its own: a child's peak RSS counts what it inherited at fork, and this
     process holds wandb by now."""
     import subprocess
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "p8.json"
@@ -53,6 +55,7 @@ def main() -> None:
                         help="P1 (b) runs in full if projected under this many seconds")
     parser.add_argument("--no-p8", action="store_true", help="skip P8 (memory over 100k runs, ~2 min)")
     parser.add_argument("--no-p3", action="store_true", help="skip P3 (cleanup of 1,000 runs, ~3 min)")
+    parser.add_argument("--no-p7", action="store_true", help="skip P7 (prune 2,000 artifact versions, ~2 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -69,10 +72,12 @@ def main() -> None:
     p8 = {} if args.no_p8 else _p8()
     p3: dict = {}
     if not args.no_p3:
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="wbgql-p3-") as tmp:
             p3 = p3_cleanup.bench(Path(tmp) / "p3.db", repeat=3, ledger_dir=Path(tmp))
+    p7: dict = {}
+    if not args.no_p7:
+        with tempfile.TemporaryDirectory(prefix="wbgql-p7-") as tmp:
+            p7 = p7_artifacts.bench(Path(tmp) / "p7.db", repeat=3, ledger_dir=Path(tmp))
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -103,6 +108,11 @@ def main() -> None:
                          "whole process, 30 ms per request"))
             rows.append((f"P3 wandb.Api loop, {action}", f"{r['wandb_s']:.1f} s", f"{r['ratio']:.1f}x faster",
                          f">= 20x {ok(r['ratio'] >= 20)}"))
+    if p7:
+        rows.append(("P7 wbgql artifacts list + prune --keep-last 10", f"{p7['gql_s']:.3f} s", "",
+                     "2,000 versions, whole processes, 30 ms per request"))
+        rows.append(("P7 wandb.Api loop, artifact.delete()", f"{p7['wandb_s']:.1f} s", f"{p7['ratio']:.1f}x faster",
+                     f">= 10x {ok(p7['ratio'] >= 10)}"))
     for case, peaks in p8.items():
         small, large = peaks.get(10_000), peaks.get(100_000)
         if small and large:
@@ -115,7 +125,7 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
     if args.json:
         p4.pop("times", None)
-        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p8": p8}, indent=2))
+        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p7": p7, "p8": p8}, indent=2))
 
 
 if __name__ == "__main__":
