@@ -352,3 +352,26 @@ def test_ttl_values_as_the_sdk_sends_them(flow, api):
     assert "ttlDurationSeconds" in api.gql(UPDATE_TTL, {"id": art["id"], "ttl": -5}).errors[0]["message"]
     assert api.post("/_local/purge", {}).body == {"purged": 0}
     assert flow.lookup("ds:v0")["artifact"] is not None  # no TTL: kept
+
+
+def test_uploads_left_open_go_when_the_version_is_committed(flow, api, server):
+    from wandb_gql.server.resolvers.artifact import artifact_row_id
+
+    data = b"x" * 600
+    art = flow.create({"f.bin": data})
+    spec = {"artifactID": art["id"], "md5": md5(data), "name": "f.bin",
+            "uploadPartsInput": [{"partNumber": 1, "hexMD5": hashlib.md5(data[:300]).hexdigest()},
+                                 {"partNumber": 2, "hexMD5": hashlib.md5(data[300:]).hexdigest()}]}
+    node = api.ok(MP_FILES, {"artifactFiles": [spec], "storageLayout": "V2"})[
+        "createArtifactFiles"]["files"]["edges"][0]["node"]
+    part_url = node["uploadMultipartUrls"]["uploadUrlParts"][0]["uploadUrl"]
+    assert http("PUT", node["uploadUrl"], data)[0] == 200  # uploaded whole instead
+    manifest = json.dumps({"version": 1, "contents": {"f.bin": {"digest": md5(data), "size": len(data)}}}).encode()
+    mf = api.ok(MANIFEST, {"id": art["id"], "digest": md5(manifest), "e": "local", "p": flow.project,
+                           "r": flow.run})["createArtifactManifest"]["artifactManifest"]
+    assert http("PUT", mf["file"]["uploadUrl"], manifest)[0] == 200
+    api.ok(COMMIT, {"id": art["id"]})
+    assert put_part(part_url, data[:300])[0] == 400  # committed: refused
+    upload_id = node["uploadMultipartUrls"]["uploadID"]
+    refusal = server.server.store.multipart_part_refusal(artifact_row_id(art["id"]), upload_id, 1, data[:300])
+    assert refusal and "no longer exists" in refusal  # the open upload and its parts went with the commit

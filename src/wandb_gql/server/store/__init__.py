@@ -291,7 +291,9 @@ class Store:
         return artifacts.has_file_md5(self.conn, artifact_id, md5)
 
     def commit_artifact(self, row: sqlite3.Row) -> sqlite3.Row:
-        return artifacts.commit(self.conn, row)
+        committed = artifacts.commit(self.conn, row)
+        multipart.drop_uploads(self.conn, row["id"])
+        return committed
 
     def artifact_files(self, artifact_id: int, names: list[str] | None, first: int, after: str | None) -> tuple[list[sqlite3.Row], bool]:
         return artifacts.files_page(self.conn, artifact_id, names, first, after)

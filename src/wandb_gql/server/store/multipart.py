@@ -83,3 +83,8 @@ def complete(conn: sqlite3.Connection, artifact_id: int, upload_id: str, storage
     md5 = blobs.put(conn, whole)
     conn.execute("DELETE FROM artifact_uploads WHERE upload_id = ?", (upload_id,))
     return md5
+
+
+def drop_uploads(conn: sqlite3.Connection, artifact_id: int) -> None:
+    """A committed version's files are final: uploads it left open (and their parts) go."""
+    conn.execute("DELETE FROM artifact_uploads WHERE artifact_id = ?", (artifact_id,))
