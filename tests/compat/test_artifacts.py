@@ -253,3 +253,22 @@ def test_identical_log_by_a_second_run_is_among_its_logged_artifacts(public, api
     assert {a.name for a in public.run(f"{entity}/{project}/{ckpt['second']}").logged_artifacts()} == \
         {"ckpt:v1", "ds:v1"}
     assert public.artifact(path(api, project, "ds:v1")).logged_by().id == logged["producer"]
+
+
+def test_link_artifact_to_a_portfolio(wb, public, api, project, ckpt):
+    """run.link_artifact: the portfolio numbers linked versions on its own and keeps its own
+    aliases; the version stays in its sequence."""
+    entity = api.ok("{ viewer { entity } }")["viewer"]["entity"]
+    run = wb.init(project=project, job_type="promote")
+    v1 = run.use_artifact("ckpt:v1")
+    linked = run.link_artifact(v1, f"{entity}/{project}/best-models", aliases=["production"])
+    run.link_artifact(v1, f"{entity}/{project}/best-models")  # linking again answers the same link
+    run.finish()
+    assert linked.version == "v0"
+    prod = public.artifact(f"{entity}/{project}/best-models:production")
+    assert prod.version == "v0" and set(prod.aliases) >= {"production", "latest"}
+    assert prod.id == public.artifact(path(api, project, "ckpt:v1")).id  # the same version, linked
+    assert prod.is_link
+    assert "production" not in public.artifact(path(api, project, "ckpt:v1")).aliases
+    with pytest.raises(Exception):
+        public.artifact(f"{entity}/{project}/best-models:v1")

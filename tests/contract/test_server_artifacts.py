@@ -375,3 +375,29 @@ def test_uploads_left_open_go_when_the_version_is_committed(flow, api, server):
     upload_id = node["uploadMultipartUrls"]["uploadID"]
     refusal = server.server.store.multipart_part_refusal(artifact_row_id(art["id"]), upload_id, 1, data[:300])
     assert refusal and "no longer exists" in refusal  # the open upload and its parts went with the commit
+
+
+LINK = """mutation($input: LinkArtifactInput!) { linkArtifact(input: $input) { versionIndex
+  artifactMembership { versionIndex aliases { alias } artifactCollection { __typename name } } } }"""
+
+
+def test_link_artifact_rules(flow, api):
+    v0, v1 = flow.log({"a.txt": b"1"}), flow.log({"a.txt": b"2"})
+
+    def link(art: dict[str, Any], name: str, *aliases: str) -> Any:
+        return api.gql(LINK, {"input": {"artifactID": art["id"], "artifactPortfolioName": name, "entityName": "local",
+                                        "projectName": flow.project, "aliases": [
+                                            {"alias": a, "artifactCollectionName": name} for a in aliases]}})
+
+    first = link(v1, "port", "prod").data["linkArtifact"]
+    assert first["versionIndex"] == 0 and first["artifactMembership"]["artifactCollection"] == {
+        "__typename": "ArtifactPortfolio", "name": "port"}
+    assert {a["alias"] for a in first["artifactMembership"]["aliases"]} == {"latest", "prod"}
+    assert link(v0, "port", "prod").data["linkArtifact"]["versionIndex"] == 1
+    assert link(v1, "port").data["linkArtifact"]["versionIndex"] == 0  # already linked
+    # prod moved to v0's link; the sequence keeps its own numbering and aliases.
+    assert flow.lookup("port:prod")["artifact"]["versionIndex"] == 0
+    assert {a["alias"] for a in flow.lookup("ds:v1")["artifact"]["aliases"]} >= {"latest"}
+    assert "not a portfolio" in link(v0, "ds").errors[0]["message"]
+    pending = flow.create({"p.txt": b"pending"})
+    assert "committed" in link(pending, "port").errors[0]["message"]

@@ -186,6 +186,16 @@ CREATE TABLE IF NOT EXISTS artifact_outputs (
   PRIMARY KEY (artifact_id, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS artifact_outputs_run ON artifact_outputs (run_id);
+-- Portfolios (run.link_artifact): a collection of kind PORTFOLIO numbers the versions linked into
+-- it on its own (v0, v1 ...) and holds its own aliases; the versions stay in their sequences.
+CREATE TABLE IF NOT EXISTS artifact_links (
+  portfolio_id INTEGER NOT NULL REFERENCES artifact_collections(id) ON DELETE CASCADE,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+  version_index INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (portfolio_id, artifact_id),
+  UNIQUE (portfolio_id, version_index)
+) WITHOUT ROWID;
 -- Multipart uploads (a file the SDK splits into parts): open until completed or its artifact goes.
 CREATE TABLE IF NOT EXISTS artifact_uploads (
   upload_id TEXT PRIMARY KEY,

@@ -15,7 +15,7 @@ from ... import documents
 from . import _connection, scalars
 from ._context import Context
 from .artifact import ALIAS_FIELDS, ARTIFACT_FIELDS, MANIFEST_FIELDS, MEMBERSHIP_FIELDS
-from .artifact_collection import COLLECTION_FIELDS, PROJECT_ARTIFACT_FIELDS, TYPE_FIELDS
+from .artifact_collection import COLLECTION_FIELDS, PORTFOLIO_FIELDS, PROJECT_ARTIFACT_FIELDS, TYPE_FIELDS
 from .entity import ENTITY_FIELDS
 from .mutation import MUTATION_FIELDS
 from .project import PROJECT_FIELDS, RUN_CONNECTION_FIELDS
@@ -44,16 +44,19 @@ def executable_schema() -> GraphQLSchema:
                                  ("Project", PROJECT_ARTIFACT_FIELDS), ("Artifact", ARTIFACT_FIELDS),
                                  ("ArtifactAlias", ALIAS_FIELDS), ("ArtifactManifest", MANIFEST_FIELDS),
                                  ("ArtifactCollectionMembership", MEMBERSHIP_FIELDS),
-                                 ("ArtifactSequence", COLLECTION_FIELDS), ("ArtifactType", TYPE_FIELDS)):
+                                 ("ArtifactSequence", COLLECTION_FIELDS), ("ArtifactPortfolio", PORTFOLIO_FIELDS),
+                                 ("ArtifactType", TYPE_FIELDS)):
         for name, resolve in resolvers.items():
             fields(type_name)[name].resolve = resolve
     for edge in _EDGES:
         fields(edge)["cursor"].resolve = _connection.edge_cursor
-    # Sequences are the only collections kept here; a producer is always a run.
-    for abstract, concrete in (("ArtifactCollection", "ArtifactSequence"), ("Initiator", "Run")):
-        found = schema.type_map[abstract]
-        assert isinstance(found, (GraphQLInterfaceType, GraphQLUnionType)), abstract
-        found.resolve_type = functools.partial(_always, concrete)
+    # A producer is always a run; a collection is a sequence unless it is a portfolio (links.py).
+    initiator = schema.type_map["Initiator"]
+    assert isinstance(initiator, (GraphQLInterfaceType, GraphQLUnionType))
+    initiator.resolve_type = functools.partial(_always, "Run")
+    collection = schema.type_map["ArtifactCollection"]
+    assert isinstance(collection, GraphQLInterfaceType)
+    collection.resolve_type = _collection_type
     for type_name, resolvers in (("Artifact", ARTIFACT_FIELDS), ("ArtifactSequence", COLLECTION_FIELDS)):
         unresolved = set(fields(type_name)) - set(resolvers)
         assert not unresolved, f"{type_name} fields without a resolver: {unresolved}"
@@ -65,3 +68,7 @@ def executable_schema() -> GraphQLSchema:
 
 def _always(type_name: str, *_args: Any) -> str:
     return type_name
+
+
+def _collection_type(row: Any, *_args: Any) -> str:
+    return "ArtifactPortfolio" if row["kind"] == "PORTFOLIO" else "ArtifactSequence"

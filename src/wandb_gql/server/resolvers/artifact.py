@@ -187,13 +187,27 @@ def _membership_collection(m: dict[str, Any], info: Any) -> Any:
     return m["collection"] or ctx(info).store.artifact_collection_by_id(m["artifact"]["collection_id"])
 
 
+def _membership_index(m: dict[str, Any], info: Any) -> int | None:
+    """A version's index in a portfolio is the portfolio's own (links.py), not its sequence's."""
+    collection = m["collection"]
+    if collection is not None and collection["kind"] == "PORTFOLIO":
+        return ctx(info).store.link_index(collection["id"], m["artifact"]["id"])
+    index: int | None = m["artifact"]["version_index"]
+    return index
+
+
+def _membership_aliases(m: dict[str, Any], info: Any) -> list[sqlite3.Row]:
+    collection_id = m["collection"]["id"] if m["collection"] is not None else m["artifact"]["collection_id"]
+    return [r for r in ctx(info).store.artifact_aliases(m["artifact"]["id"]) if r["collection_id"] == collection_id]
+
+
 MEMBERSHIP_FIELDS: dict[str, Callable[..., Any]] = {
-    "id": lambda m, _i: storage_id("ArtifactCollectionMembership", str(m["artifact"]["collection_id"]),
-                                   str(m["artifact"]["id"])),
-    "versionIndex": lambda m, _i: m["artifact"]["version_index"],
+    "id": lambda m, _i: storage_id("ArtifactCollectionMembership", str(
+        (m["collection"] or m["artifact"])["id" if m["collection"] else "collection_id"]), str(m["artifact"]["id"])),
+    "versionIndex": _membership_index,
     "createdAt": lambda m, _i: m["artifact"]["committed_at"] or m["artifact"]["created_at"],
     "commitHash": lambda m, _i: _commit_hash(m["artifact"]),
-    "aliases": lambda m, i: _aliases(m["artifact"], i),
+    "aliases": _membership_aliases,
     "artifact": lambda m, _i: m["artifact"],
     "artifactCollection": _membership_collection,
     "files": lambda m, i, names=None, after=None, first=None: files(m["artifact"], i, names, after, first),

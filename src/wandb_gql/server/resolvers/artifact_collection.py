@@ -36,8 +36,10 @@ def artifact_by_name(project_id: int, info: Any, name: str, type_id: int | None 
 
 
 def _membership_by_name(project: sqlite3.Row, info: Any, name: str) -> dict[str, Any] | None:
-    artifact = artifact_by_name(project["id"], info, name)
-    return None if artifact is None else membership(artifact)
+    collection_name, alias = split_name(name)
+    collection = _collection(project["id"], info, collection_name)
+    artifact = None if collection is None else ctx(info).store.resolve_artifact(collection["id"], alias)
+    return None if artifact is None else membership(artifact, collection)
 
 
 def _collections(project_id: int, info: Any, type_id: int | None, first: int | None, after: str | None,
@@ -124,6 +126,18 @@ COLLECTION_FIELDS: dict[str, Callable[..., Any]] = {
     "artifactMemberships": _memberships,
     "artifacts": _versions,
     "latestArtifact": lambda c, i: ctx(i).store.latest_artifact(c["id"]),
+}
+
+def _unlisted(collection: sqlite3.Row, _info: Any, **_args: Any) -> Any:
+    raise BadInput(f"listing the versions of portfolio {collection['name']!r} is not supported by the local server;"
+                   " look them up by name (PORTFOLIO:vN or an alias)")
+
+
+# A portfolio resolves names (vN in its own numbering, its aliases) like a sequence.
+PORTFOLIO_FIELDS: dict[str, Callable[..., Any]] = {
+    **{k: v for k, v in COLLECTION_FIELDS.items() if k != "latestArtifact"},
+    "artifactMemberships": _unlisted,
+    "artifacts": _unlisted,
 }
 
 TYPE_FIELDS: dict[str, Callable[..., Any]] = {

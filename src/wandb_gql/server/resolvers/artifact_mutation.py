@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable
 
-from ..store import BadInput
+from ..store import BadInput, storage_id
 from ._context import Context, ctx
 from .. import tokens
-from .artifact import file_node, manifest_row_id, require_artifact, storage_url
+from .artifact import file_node, manifest_row_id, membership, require_artifact, storage_url
 
 
 def _project(context: Context, entity: str | None, project: str | None) -> sqlite3.Row:
@@ -146,6 +146,24 @@ def delete_aliases(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, An
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
+def link_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    if not input.get("artifactID") or not input.get("artifactPortfolioName"):
+        raise BadInput("linkArtifact needs artifactID and artifactPortfolioName (linking by clientID or"
+                       " artifactPortfolioID is not supported by the local server)")
+    artifact = require_artifact(context, input["artifactID"])
+    project = _project(context, input.get("entityName"), input.get("projectName"))
+    portfolio, index = context.store.link_artifact(project["id"], input["artifactPortfolioName"], artifact,
+                                                   input.get("aliases") or [])
+    aliases = [{"alias": r["alias"], "artifactCollectionName": r["collection_name"],
+                "entityName": project["entity_name"], "projectName": project["name"]}
+               for r in context.store.artifact_aliases(artifact["id"]) if r["collection_id"] == portfolio["id"]]
+    return {"versionIndex": index, "artifactMembership": membership(artifact, portfolio), "aliases": aliases,
+            "artifactCollectionID": storage_id("ArtifactCollection", str(portfolio["id"])),
+            "artifactID": input["artifactID"], "createdAt": portfolio["updated_at"],
+            "clientMutationId": input.get("clientMutationId")}
+
+
 ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "createArtifact": create_artifact,
     "createArtifactManifest": create_artifact_manifest,
@@ -157,5 +175,6 @@ ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "deleteArtifact": delete_artifact,
     "completeMultipartUploadArtifact": complete_multipart_upload_artifact,
     "addAliases": add_aliases,
+    "linkArtifact": link_artifact,
     "deleteAliases": delete_aliases,
 }

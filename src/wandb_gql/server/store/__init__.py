@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from ..._time import ago, now
 from .. import db, sqlfilter
-from . import artifacts, blobs, files, history, multipart, projects, runs, users
+from . import artifacts, blobs, files, history, links, multipart, projects, runs, users
 from ._common import BadInput, json_object_text, page_size, storage_id
 from .runs import Position
 from .users import Viewer, new_api_key
@@ -246,7 +246,18 @@ class Store:
         return artifacts.by_id(self.conn, artifact_id)
 
     def resolve_artifact(self, collection_id: int, alias: str) -> sqlite3.Row | None:
+        collection = artifacts.collection_by_id(self.conn, collection_id)
+        if collection is not None and collection["kind"] == "PORTFOLIO":
+            return links.resolve(self.conn, collection_id, alias)
         return artifacts.resolve(self.conn, collection_id, alias)
+
+    def link_artifact(self, project_id: int, portfolio_name: str, artifact: sqlite3.Row,
+                      aliases: list[dict[str, Any]]) -> tuple[sqlite3.Row, int]:
+        portfolio = links.ensure_portfolio(self.conn, project_id, artifact["type_name"], portfolio_name)
+        return portfolio, links.link(self.conn, portfolio, artifact, aliases)
+
+    def link_index(self, portfolio_id: int, artifact_id: int) -> int | None:
+        return links.index_of(self.conn, portfolio_id, artifact_id)
 
     def artifact_versions(self, collection_id: int, first: int, before_index: int | None) -> tuple[list[sqlite3.Row], bool]:
         return artifacts.versions_page(self.conn, collection_id, first, before_index)
