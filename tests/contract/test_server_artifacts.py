@@ -398,6 +398,14 @@ def test_link_artifact_rules(flow, api):
     # prod moved to v0's link; the sequence keeps its own numbering and aliases.
     assert flow.lookup("port:prod")["artifact"]["versionIndex"] == 0
     assert {a["alias"] for a in flow.lookup("ds:v1")["artifact"]["aliases"]} >= {"latest"}
+    listed = api.ok("""query($p: String!) { project(name: $p, entityName: "local") { artifactCollection(name: "port") {
+      __typename artifacts { totalCount edges { version node { versionIndex } } }
+      artifactMemberships { edges { node { versionIndex } } } } } }""", {"p": flow.project})
+    port = listed["project"]["artifactCollection"]
+    assert port["__typename"] == "ArtifactPortfolio" and port["artifacts"]["totalCount"] == 2
+    assert [e["version"] for e in port["artifacts"]["edges"]] == ["v1", "v0"]  # the portfolio's numbering
+    assert [e["node"]["versionIndex"] for e in port["artifacts"]["edges"]] == [0, 1]  # the sequence's
+    assert [e["node"]["versionIndex"] for e in port["artifactMemberships"]["edges"]] == [1, 0]
     assert "not a portfolio" in link(v0, "ds").errors[0]["message"]
     pending = flow.create({"p.txt": b"pending"})
     assert "committed" in link(pending, "port").errors[0]["message"]

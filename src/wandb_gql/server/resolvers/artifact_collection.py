@@ -128,16 +128,34 @@ COLLECTION_FIELDS: dict[str, Callable[..., Any]] = {
     "latestArtifact": lambda c, i: ctx(i).store.latest_artifact(c["id"]),
 }
 
-def _unlisted(collection: sqlite3.Row, _info: Any, **_args: Any) -> Any:
-    raise BadInput(f"listing the versions of portfolio {collection['name']!r} is not supported by the local server;"
-                   " look them up by name (PORTFOLIO:vN or an alias)")
+def _linked(portfolio: sqlite3.Row, info: Any, first: int | None = None, after: str | None = None,
+            order: str | None = None, filters: Any = None) -> dict[str, Any]:
+    """A portfolio's linked versions, newest link first, named by the portfolio's own vN."""
+    if _version_filters(filters) not in ({}, {"state": "COMMITTED"}) or order not in _NEWEST_FIRST:
+        raise BadInput("a portfolio's versions come newest first, unfiltered (or {\"state\": \"COMMITTED\"})")
+    store = ctx(info).store
+    before = _connection.from_opaque("Version", after) if after else None
+    rows, more = store.portfolio_versions(portfolio["id"], page_size(first), before)
+    out = _connection.connection(rows, more=more, after=after,
+                                 cursor=lambda r: _connection.opaque("Version", r["link_index"]),
+                                 totalCount=store.count_portfolio_versions(portfolio["id"]))
+    for edge in out["edges"]:
+        edge["version"] = f"v{edge['_row']['link_index']}"
+    return out
+
+
+def _linked_memberships(portfolio: sqlite3.Row, info: Any, first: int | None = None) -> dict[str, Any]:
+    rows, more = ctx(info).store.portfolio_versions(portfolio["id"], page_size(first), None)
+    return _connection.connection(rows, more=more, after=None,
+                                  cursor=lambda r: _connection.opaque("Version", r["link_index"]),
+                                  node=lambda r: membership(r, portfolio))
 
 
 # A portfolio resolves names (vN in its own numbering, its aliases) like a sequence.
 PORTFOLIO_FIELDS: dict[str, Callable[..., Any]] = {
     **{k: v for k, v in COLLECTION_FIELDS.items() if k != "latestArtifact"},
-    "artifactMemberships": _unlisted,
-    "artifacts": _unlisted,
+    "artifactMemberships": _linked_memberships,
+    "artifacts": _linked,
 }
 
 TYPE_FIELDS: dict[str, Callable[..., Any]] = {

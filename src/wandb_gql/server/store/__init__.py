@@ -256,6 +256,12 @@ class Store:
         portfolio = links.ensure_portfolio(self.conn, project_id, artifact["type_name"], portfolio_name)
         return portfolio, links.link(self.conn, portfolio, artifact, aliases)
 
+    def portfolio_versions(self, portfolio_id: int, first: int, before_index: int | None) -> tuple[list[sqlite3.Row], bool]:
+        return links.versions_page(self.conn, portfolio_id, first, before_index)
+
+    def count_portfolio_versions(self, portfolio_id: int) -> int:
+        return links.count(self.conn, portfolio_id)
+
     def link_index(self, portfolio_id: int, artifact_id: int) -> int | None:
         return links.index_of(self.conn, portfolio_id, artifact_id)
 

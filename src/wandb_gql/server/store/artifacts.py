@@ -22,21 +22,21 @@ from . import blobs
 from ._common import BadInput
 
 # Every artifact read carries its collection's and type's names: resolvers never look them up again.
-_SELECT = ("SELECT a.*, c.name AS collection_name, c.project_id AS project_id, c.type_id AS type_id,"
+ARTIFACT_SELECT = ("SELECT a.*, c.name AS collection_name, c.project_id AS project_id, c.type_id AS type_id,"
            " t.name AS type_name FROM artifacts a JOIN artifact_collections c ON c.id = a.collection_id"
            " JOIN artifact_types t ON t.id = c.type_id")
-_VERSION = re.compile(r"v(\d+)")
+VERSION = re.compile(r"v(\d+)")
 _NAME = re.compile(r"[\w.-]+")
 
 
-def _check_name(kind: str, name: str) -> None:
+def check_name(kind: str, name: str) -> None:
     if not name or not _NAME.fullmatch(name):
         raise BadInput(f"invalid artifact {kind} name {name!r}: use letters, digits, '-', '_' and '.'")
 
 
 # -- types and collections -------------------------------------------------------------------
 def ensure_type(conn: sqlite3.Connection, project_id: int, name: str) -> sqlite3.Row:
-    _check_name("type", name)
+    check_name("type", name)
     conn.execute("INSERT INTO artifact_types (project_id, name, created_at) VALUES (?, ?, ?)"
                  " ON CONFLICT (project_id, name) DO NOTHING", (project_id, name, now()))
     return type_by_name(conn, project_id, name)  # type: ignore[return-value]
@@ -58,7 +58,7 @@ def types_page(conn: sqlite3.Connection, project_id: int, first: int, after_id: 
 
 
 def ensure_collection(conn: sqlite3.Connection, project_id: int, type_row: sqlite3.Row, name: str) -> sqlite3.Row:
-    _check_name("collection", name)
+    check_name("collection", name)
     stamp = now()
     conn.execute("INSERT INTO artifact_collections (project_id, type_id, name, created_at, updated_at)"
                  " VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING",
@@ -102,23 +102,23 @@ def count_collections(conn: sqlite3.Connection, project_id: int, type_id: int | 
 
 # -- versions --------------------------------------------------------------------------------
 def by_id(conn: sqlite3.Connection, artifact_id: int) -> sqlite3.Row | None:
-    return conn.execute(f"{_SELECT} WHERE a.id = ?", (artifact_id,)).fetchone()
+    return conn.execute(f"{ARTIFACT_SELECT} WHERE a.id = ?", (artifact_id,)).fetchone()
 
 
 def resolve(conn: sqlite3.Connection, collection_id: int, alias: str) -> sqlite3.Row | None:
     """A committed version of a collection by `vN` or by alias (`latest` included)."""
-    version = _VERSION.fullmatch(alias)
+    version = VERSION.fullmatch(alias)
     if version:
-        return conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.version_index = ? AND a.state = 'COMMITTED'",
+        return conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.version_index = ? AND a.state = 'COMMITTED'",
                             (collection_id, int(version.group(1)))).fetchone()
-    return conn.execute(f"{_SELECT} JOIN artifact_aliases x ON x.artifact_id = a.id"
+    return conn.execute(f"{ARTIFACT_SELECT} JOIN artifact_aliases x ON x.artifact_id = a.id"
                         " WHERE x.collection_id = ? AND x.alias = ?", (collection_id, alias)).fetchone()
 
 
 def versions_page(conn: sqlite3.Connection, collection_id: int, first: int,
                   before_index: int | None) -> tuple[list[sqlite3.Row], bool]:
     """Committed versions, newest first, below `before_index` (None: from the newest)."""
-    rows = conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED' AND a.version_index < ?"
+    rows = conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED' AND a.version_index < ?"
                         " ORDER BY a.version_index DESC LIMIT ?",
                         (collection_id, 2 ** 62 if before_index is None else before_index, first + 1)).fetchall()
     return rows[:first], len(rows) > first
@@ -130,7 +130,7 @@ def count_versions(conn: sqlite3.Connection, collection_id: int) -> int:
 
 
 def latest(conn: sqlite3.Connection, collection_id: int) -> sqlite3.Row | None:
-    return conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED'"
+    return conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED'"
                         " ORDER BY a.version_index DESC LIMIT 1", (collection_id,)).fetchone()
 
 
@@ -139,9 +139,9 @@ def create(conn: sqlite3.Connection, collection: sqlite3.Row, fields: dict[str, 
     """createArtifact. An identical committed version (same digest) of the collection is answered
     instead of a new one, and takes the aliases asked for; a retried create of the same run's
     pending version answers that version."""
-    aliases = _aliases(fields.get("aliases") or [], collection["name"])
+    aliases = alias_names(fields.get("aliases") or [], collection["name"])
     digest = fields["digest"]
-    same = conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.digest = ? AND a.state = 'COMMITTED'"
+    same = conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.digest = ? AND a.state = 'COMMITTED'"
                         " ORDER BY a.version_index DESC LIMIT 1", (collection["id"], digest)).fetchone()
     if same is not None:
         for alias in aliases:
@@ -150,7 +150,7 @@ def create(conn: sqlite3.Connection, collection: sqlite3.Row, fields: dict[str, 
             conn.execute("INSERT INTO artifact_outputs (artifact_id, run_id, created_at) VALUES (?, ?, ?)"
                          " ON CONFLICT DO NOTHING", (same["id"], run_id, now()))
         return same
-    pending = conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.digest = ? AND a.state = 'PENDING'"
+    pending = conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.digest = ? AND a.state = 'PENDING'"
                            " AND a.created_by_run_id IS ?", (collection["id"], digest, run_id)).fetchone()
     if pending is not None:
         return pending
@@ -186,13 +186,13 @@ def expired(conn: sqlite3.Connection, at: str) -> list[int]:
                                        " AND julianday(created_at) + ttl_seconds / 86400.0 <= julianday(?)", (at,))]
 
 
-def _aliases(given: Iterable[dict[str, Any]], collection: str) -> list[str]:
+def alias_names(given: Iterable[dict[str, Any]], collection: str) -> list[str]:
     out = []
     for item in given:
         if item.get("artifactCollectionName") not in (None, collection):
             continue  # aliases for another collection of a multi-collection create
         alias = item["alias"]
-        if not alias or _VERSION.fullmatch(alias) or any(c in alias for c in ":/"):
+        if not alias or VERSION.fullmatch(alias) or any(c in alias for c in ":/"):
             raise BadInput(f"invalid alias {alias!r}: 'vN' names versions, and ':' and '/' are not allowed")
         out.append(alias)
     return list(dict.fromkeys(out))
@@ -251,7 +251,7 @@ def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -
     if fields.get("aliases") is not None:
         if row["state"] != "COMMITTED":
             raise BadInput("aliases are set on committed versions: commit the artifact first")
-        wanted = _aliases(fields["aliases"], row["collection_name"])
+        wanted = alias_names(fields["aliases"], row["collection_name"])
         remove_aliases(conn, row["id"], wanted)
         for alias in wanted:
             set_alias(conn, row["collection_id"], alias, row["id"])
@@ -281,7 +281,7 @@ def _targeted(row: sqlite3.Row, given: list[dict[str, Any]], verb: str) -> list[
         if item.get("artifactCollectionName") != row["collection_name"]:
             raise BadInput(f"alias {item.get('alias')!r} names collection {item.get('artifactCollectionName')!r},"
                            f" but the artifact is in {row['collection_name']!r}: use its own collection name")
-    return _aliases(given, row["collection_name"])
+    return alias_names(given, row["collection_name"])
 
 
 # -- manifest, files, commit -----------------------------------------------------------------
@@ -367,7 +367,7 @@ _OUTPUT = ("(a.created_by_run_id = ? OR a.id IN (SELECT artifact_id FROM artifac
 
 
 def outputs_page(conn: sqlite3.Connection, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
-    rows = conn.execute(f"{_SELECT} WHERE {_OUTPUT} AND a.id > ? ORDER BY a.id LIMIT ?",
+    rows = conn.execute(f"{ARTIFACT_SELECT} WHERE {_OUTPUT} AND a.id > ? ORDER BY a.id LIMIT ?",
                         (run_id, run_id, after_id, first + 1)).fetchall()
     return rows[:first], len(rows) > first
 
@@ -377,7 +377,7 @@ def count_outputs(conn: sqlite3.Connection, run_id: int) -> int:
 
 
 def inputs_page(conn: sqlite3.Connection, run_id: int, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
-    rows = conn.execute(f"{_SELECT.replace('SELECT a.*', 'SELECT a.*, u.used_as')}"
+    rows = conn.execute(f"{ARTIFACT_SELECT.replace('SELECT a.*', 'SELECT a.*, u.used_as')}"
                         " JOIN artifact_usage u ON u.artifact_id = a.id WHERE u.run_id = ? AND a.id > ?"
                         " ORDER BY a.id LIMIT ?", (run_id, after_id, first + 1)).fetchall()
     return rows[:first], len(rows) > first
@@ -474,7 +474,8 @@ def bytes_by(conn: sqlite3.Connection, project_id: int, level: str) -> dict[int,
 
 
 def project_collections(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
-    return conn.execute(f"{_COLLECTION} WHERE c.project_id = ? ORDER BY c.id", (project_id,)).fetchall()
+    return conn.execute(f"{_COLLECTION} WHERE c.project_id = ? AND c.kind = 'SEQUENCE' ORDER BY c.id",
+                        (project_id,)).fetchall()
 
 
 def project_types(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
@@ -482,7 +483,7 @@ def project_types(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row
 
 
 def collection_versions(conn: sqlite3.Connection, collection_id: int) -> list[sqlite3.Row]:
-    return conn.execute(f"{_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED' ORDER BY a.version_index DESC",
+    return conn.execute(f"{ARTIFACT_SELECT} WHERE a.collection_id = ? AND a.state = 'COMMITTED' ORDER BY a.version_index DESC",
                         (collection_id,)).fetchall()
 
 

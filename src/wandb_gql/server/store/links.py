@@ -18,7 +18,7 @@ def ensure_portfolio(conn: sqlite3.Connection, project_id: int, type_name: str, 
     found = artifacts.collection_by_name(conn, project_id, name)
     if found is None:
         stamp = now()
-        artifacts._check_name("collection", name)
+        artifacts.check_name("collection", name)
         conn.execute("INSERT INTO artifact_collections (project_id, type_id, name, kind, created_at, updated_at)"
                      " VALUES (?, ?, ?, 'PORTFOLIO', ?, ?)", (project_id, type_row["id"], name, stamp, stamp))
         found = artifacts.collection_by_name(conn, project_id, name)
@@ -42,7 +42,7 @@ def link(conn: sqlite3.Connection, portfolio: sqlite3.Row, artifact: sqlite3.Row
         conn.execute("INSERT INTO artifact_links (portfolio_id, artifact_id, version_index, created_at)"
                      " VALUES (?, ?, ?, ?)", (portfolio["id"], artifact["id"], index, now()))
         artifacts.set_alias(conn, portfolio["id"], "latest", artifact["id"])
-    names = [a for a in artifacts._aliases(aliases, portfolio["name"]) if a != "latest"]
+    names = [a for a in artifacts.alias_names(aliases, portfolio["name"]) if a != "latest"]
     for alias in names:
         artifacts.set_alias(conn, portfolio["id"], alias, artifact["id"])
     return index
@@ -56,9 +56,23 @@ def index_of(conn: sqlite3.Connection, portfolio_id: int, artifact_id: int) -> i
 
 def resolve(conn: sqlite3.Connection, portfolio_id: int, alias: str) -> sqlite3.Row | None:
     """The linked version a portfolio names by `vN` or by alias."""
-    version = artifacts._VERSION.fullmatch(alias)
+    version = artifacts.VERSION.fullmatch(alias)
     if version is None:
         return artifacts.resolve(conn, portfolio_id, alias)
     row = conn.execute("SELECT artifact_id FROM artifact_links WHERE portfolio_id = ? AND version_index = ?",
                        (portfolio_id, int(version.group(1)))).fetchone()
     return None if row is None else artifacts.by_id(conn, int(row[0]))
+
+
+def versions_page(conn: sqlite3.Connection, portfolio_id: int, first: int,
+                  before_index: int | None) -> tuple[list[sqlite3.Row], bool]:
+    """Linked versions, newest link first, each with its portfolio index as `link_index`."""
+    rows = conn.execute(f"{artifacts.ARTIFACT_SELECT.replace('SELECT a.*', 'SELECT a.*, l.version_index AS link_index')}"
+                        " JOIN artifact_links l ON l.artifact_id = a.id WHERE l.portfolio_id = ? AND l.version_index < ?"
+                        " ORDER BY l.version_index DESC LIMIT ?",
+                        (portfolio_id, 2 ** 62 if before_index is None else before_index, first + 1)).fetchall()
+    return rows[:first], len(rows) > first
+
+
+def count(conn: sqlite3.Connection, portfolio_id: int) -> int:
+    return int(conn.execute("SELECT count(*) FROM artifact_links WHERE portfolio_id = ?", (portfolio_id,)).fetchone()[0])
