@@ -409,3 +409,14 @@ def test_link_artifact_rules(flow, api):
     assert "not a portfolio" in link(v0, "ds").errors[0]["message"]
     pending = flow.create({"p.txt": b"pending"})
     assert "committed" in link(pending, "port").errors[0]["message"]
+
+
+def test_deleting_a_linked_version_moves_the_portfolios_latest(flow, api):
+    v0, v1 = flow.log({"a.txt": b"one"}), flow.log({"a.txt": b"two"})
+    for art in (v0, v1):
+        api.ok(LINK, {"input": {"artifactID": art["id"], "artifactPortfolioName": "port", "entityName": "local",
+                                "projectName": flow.project}})
+    assert flow.lookup("port:latest")["artifact"]["id"] == v1["id"]
+    api.ok(DELETE, {"id": v1["id"], "aliases": True})
+    assert flow.lookup("port:latest")["artifact"]["id"] == v0["id"]
+    assert flow.lookup("port:v1")["artifact"] is None  # the link went with the version

@@ -427,6 +427,11 @@ def delete_many(conn: sqlite3.Connection, artifact_ids: list[int]) -> int:
         newest = latest(conn, collection_id)
         if newest is not None:
             set_alias(conn, collection_id, "latest", newest["id"])
+    for portfolio_id in was_latest - collections:  # portfolios (links.py) the versions were linked into
+        link = conn.execute("SELECT artifact_id FROM artifact_links WHERE portfolio_id = ?"
+                            " ORDER BY version_index DESC LIMIT 1", (portfolio_id,)).fetchone()
+        if link is not None:
+            set_alias(conn, portfolio_id, "latest", link[0])
     return blobs.free_unreferenced(conn, md5s)
 
 
