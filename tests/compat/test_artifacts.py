@@ -272,3 +272,7 @@ def test_link_artifact_to_a_portfolio(wb, public, api, project, ckpt):
     assert "production" not in public.artifact(path(api, project, "ckpt:v1")).aliases
     with pytest.raises(Exception):
         public.artifact(f"{entity}/{project}/best-models:v1")
+    prod.unlink()  # Artifact.unlink() sends unlinkArtifact with the portfolio's id
+    with pytest.raises(Exception):
+        public.artifact(f"{entity}/{project}/best-models:production")
+    assert public.artifact(path(api, project, "ckpt:v1")).version == "v1"  # the version itself stays

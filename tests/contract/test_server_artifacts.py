@@ -420,3 +420,21 @@ def test_deleting_a_linked_version_moves_the_portfolios_latest(flow, api):
     api.ok(DELETE, {"id": v1["id"], "aliases": True})
     assert flow.lookup("port:latest")["artifact"]["id"] == v0["id"]
     assert flow.lookup("port:v1")["artifact"] is None  # the link went with the version
+
+
+UNLINK = """mutation($a: ID!, $p: ID!) { unlinkArtifact(input: {artifactID: $a, artifactPortfolioID: $p}) { success } }"""
+
+
+def test_unlink_artifact_rules(flow, api):
+    v0, v1 = flow.log({"a.txt": b"one"}), flow.log({"a.txt": b"two"})
+    for art in (v0, v1):
+        api.ok(LINK, {"input": {"artifactID": art["id"], "artifactPortfolioName": "port", "entityName": "local",
+                                "projectName": flow.project}})
+    ids = api.ok("""query($p: String!) { project(name: $p, entityName: "local") {
+      port: artifactCollection(name: "port") { id } ds: artifactCollection(name: "ds") { id } } }""",
+                 {"p": flow.project})["project"]
+    assert api.ok(UNLINK, {"a": v1["id"], "p": ids["port"]["id"]})["unlinkArtifact"]["success"]
+    assert flow.lookup("port:latest")["artifact"]["id"] == v0["id"]  # latest moved back
+    assert flow.lookup("ds:v1")["artifact"] is not None  # the version itself stays
+    assert "not linked" in api.gql(UNLINK, {"a": v1["id"], "p": ids["port"]["id"]}).errors[0]["message"]
+    assert "not name a portfolio" in api.gql(UNLINK, {"a": v0["id"], "p": ids["ds"]["id"]}).errors[0]["message"]

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any, Callable
 
 from ..store import BadInput, storage_id
+from ..store._common import decode_storage_id
 from ._context import Context, ctx
 from .. import tokens
 from .artifact import file_node, manifest_row_id, membership, require_artifact, storage_url
@@ -164,6 +165,16 @@ def link_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any
             "clientMutationId": input.get("clientMutationId")}
 
 
+def unlink_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    context = ctx(info)
+    artifact = require_artifact(context, input["artifactID"])
+    parts = decode_storage_id(input["artifactPortfolioID"], "ArtifactCollection")
+    if len(parts) != 1 or not parts[0].isdigit():
+        raise BadInput(f"invalid ArtifactCollection id {input['artifactPortfolioID']!r}")
+    context.store.unlink_artifact(int(parts[0]), artifact["id"])
+    return {"artifactID": input["artifactID"], "success": True, "clientMutationId": input.get("clientMutationId")}
+
+
 ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "createArtifact": create_artifact,
     "createArtifactManifest": create_artifact_manifest,
@@ -176,5 +187,6 @@ ARTIFACT_MUTATIONS: dict[str, Callable[..., Any]] = {
     "completeMultipartUploadArtifact": complete_multipart_upload_artifact,
     "addAliases": add_aliases,
     "linkArtifact": link_artifact,
+    "unlinkArtifact": unlink_artifact,
     "deleteAliases": delete_aliases,
 }

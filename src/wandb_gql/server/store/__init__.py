@@ -262,6 +262,9 @@ class Store:
     def count_portfolio_versions(self, portfolio_id: int) -> int:
         return links.count(self.conn, portfolio_id)
 
+    def unlink_artifact(self, portfolio_id: int, artifact_id: int) -> None:
+        links.unlink(self.conn, portfolio_id, artifact_id)
+
     def link_index(self, portfolio_id: int, artifact_id: int) -> int | None:
         return links.index_of(self.conn, portfolio_id, artifact_id)
 

@@ -76,3 +76,19 @@ def versions_page(conn: sqlite3.Connection, portfolio_id: int, first: int,
 
 def count(conn: sqlite3.Connection, portfolio_id: int) -> int:
     return int(conn.execute("SELECT count(*) FROM artifact_links WHERE portfolio_id = ?", (portfolio_id,)).fetchone()[0])
+
+
+def unlink(conn: sqlite3.Connection, portfolio_id: int, artifact_id: int) -> None:
+    """unlinkArtifact: the link and the portfolio's aliases of that version go; `latest` moves to
+    the newest link left. The version itself stays in its sequence."""
+    portfolio = artifacts.collection_by_id(conn, portfolio_id)
+    if portfolio is None or portfolio["kind"] != "PORTFOLIO":
+        raise BadInput("artifactPortfolioID does not name a portfolio: pass the linked collection's id")
+    if conn.execute("DELETE FROM artifact_links WHERE portfolio_id = ? AND artifact_id = ?",
+                    (portfolio_id, artifact_id)).rowcount == 0:
+        raise BadInput(f"the artifact is not linked to portfolio {portfolio['name']!r}")
+    conn.execute("DELETE FROM artifact_aliases WHERE collection_id = ? AND artifact_id = ?", (portfolio_id, artifact_id))
+    newest = conn.execute("SELECT artifact_id FROM artifact_links WHERE portfolio_id = ?"
+                          " ORDER BY version_index DESC LIMIT 1", (portfolio_id,)).fetchone()
+    if newest is not None:
+        artifacts.set_alias(conn, portfolio_id, "latest", newest[0])
