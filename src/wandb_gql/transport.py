@@ -99,7 +99,9 @@ class AdaptiveLimit:
     async def __aexit__(self, *_exc: object) -> None:
         async with self._cond:
             self._active -= 1
-            self._cond.notify_all()
+            # Wake only as many waiters as there are free slots: waking all of them on every
+            # release costs O(n^2) when thousands of requests are queued (a 2,000-version prune).
+            self._cond.notify(max(1, self.limit - self._active))
 
     def throttled(self, retry_after: float | None) -> None:
         self.limit = max(1, self.limit // 2)

@@ -4,7 +4,6 @@ the server committed; the ledger's order and completeness."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal

@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from .. import tokens
-from ..store import BadInput, Store, page_size, storage_id
+from ..store import BadInput, page_size, storage_id
 from . import _connection
 from ._context import Context, ctx
 
