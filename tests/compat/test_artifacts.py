@@ -140,6 +140,21 @@ def test_log_code_and_chart_complete(public, api, project, logged):
     assert chart and chart[0].state == "COMMITTED"
 
 
+def test_log_model_and_use_model(wb, public, api, project, tmp_path):
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights" * 100)
+    run = wb.init(project=project, job_type="train-model")
+    run.log_model(path=str(weights), name="clf", aliases=["best"])
+    run.finish()
+    model = public.artifact(path(api, project, "clf:best"))
+    assert model.type == "model" and set(model.aliases) >= {"best", "latest"} and model.size == 700
+    user = wb.init(project=project, job_type="serve")
+    local = Path(user.use_model("clf:latest"))
+    user.finish()
+    assert local.read_bytes() == weights.read_bytes()
+    assert [r.id for r in model.used_by()] == [user.id]
+
+
 def test_api_types_collections_and_versions(public, api, project, logged):
     entity = api.ok("{ viewer { entity } }")["viewer"]["entity"]
     types = {t.name for t in public.artifact_types(f"{entity}/{project}")}
