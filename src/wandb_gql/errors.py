@@ -117,6 +117,9 @@ class GraphQLResponseError(WandbGQLError):
         self.errors = errors or []
         self.data = data
         self.status = status
+        # An earlier attempt of the same request may have been carried out (its answer was
+        # lost, or the server failed after committing): "already gone" may be this request's doing.
+        self.after_lost = False
 
 
 class PaginationError(WandbGQLError):

@@ -271,6 +271,7 @@ class Transport:
         request = GraphQLRequest(self._request(operation), variable_values=variables, operation_name=operation)
         started = time.monotonic()
         attempt = 0
+        maybe_done = False  # an attempt the server may have carried out (not a 429 or a refused connect)
         while True:
             attempt += 1
             self.attempts += 1
@@ -304,6 +305,7 @@ class Transport:
                 break
             except Exception as e:  # gql internals: never let them escape
                 raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
+            maybe_done = maybe_done or not isinstance(error, (RateLimitError, ConnectError))
             delay = self._delay(attempt, error, policy)
             budget = policy.connect_max_elapsed if isinstance(error, ConnectError) else policy.max_elapsed
             if attempt >= policy.attempts or time.monotonic() - started + delay > budget:
@@ -317,8 +319,10 @@ class Transport:
             await asyncio.sleep(delay)
         log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
         if result.errors:
-            raise GraphQLResponseError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
-                               errors=list(result.errors), data=result.data)
+            failure = GraphQLResponseError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
+                                           errors=list(result.errors), data=result.data)
+            failure.after_lost = maybe_done
+            raise failure
         return result.data or {}
 
     @staticmethod

@@ -212,7 +212,7 @@ class _Pruner:
                     try:
                         data = await self.client._execute("DeleteArtifactBatch", variables, IDEMPOTENT)
                     except GraphQLResponseError as error:
-                        data = error.data or {}
+                        data, lost = error.data or {}, error.after_lost  # fields refused on a retry
                     except (TransportError, HTTPStatusError):
                         data, lost = {}, True
                 done = {i for k, i in enumerate(ids) if data.get(f"d{k}") is not None}

@@ -199,8 +199,9 @@ class ArtifactsMixin(ProjectsMixin):
             if not gone:
                 return Outcome(id, "failed", str(error))
             # Refused because it was already gone, or our lost request did it: the first is
-            # `unchanged`; a lost answer (no GraphQL reply) means this call deleted it.
-            return Outcome(id, "unchanged" if isinstance(error, GraphQLResponseError) else "deleted")
+            # `unchanged`; a lost answer (no GraphQL reply, or one before a retry) means this call deleted it.
+            already = isinstance(error, GraphQLResponseError) and not error.after_lost
+            return Outcome(id, "unchanged" if already else "deleted")
 
     async def lineage(self, ref: str, depth: int = 1, *, consumers: int | None = 100) -> Lineage:
         """The version, its producing run, its consuming runs, and the artifacts its producing run
