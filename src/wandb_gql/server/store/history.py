@@ -24,19 +24,35 @@ def _type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), "unknown")
 
 
-def _rows(content: list[Any]) -> list[dict[str, Any]]:
+def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """W&B's history keys: nested dicts become dotted keys ({"a": {"b": 1}} -> {"a.b": 1}).
+    Media values (dicts with a "_type", e.g. a table-file) and empty dicts are values, kept whole."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and "_type" not in value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _rows(content: list[Any], *, flat: bool = False) -> list[dict[str, Any]]:
     rows = []
     for line in content:
         try:
             row = loads_lenient(line) if isinstance(line, (str, bytes)) else line
         except ValueError:
             row = None
-        rows.append(row if isinstance(row, dict) else {"_invalid": str(line)[:200]})
+        if not isinstance(row, dict):
+            row = {"_invalid": str(line)[:200]}
+        rows.append(flatten(row) if flat else row)
     return rows
 
 
 def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
-    rows = _rows(content)
+    # Flattened at ingest, so rows, historyKeys, sampledHistory and scans all see the dotted keys.
+    rows = _rows(content, flat=True)
     conn.executemany(
         "INSERT OR REPLACE INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
         [(run["id"], offset + i, r.get("_step") if isinstance(r.get("_step"), int) else None,
@@ -87,7 +103,7 @@ def insert(conn: sqlite3.Connection, histories: Iterable[tuple[int, list[dict[st
     """Whole histories of new runs at once, (run id, rows with an int _step); the caller keeps
     the runs' historyLineCount and historyKeys in step."""
     conn.executemany("INSERT INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
-                     [(run_id, line, row["_step"], orjson.dumps(row).decode())
+                     [(run_id, line, row["_step"], orjson.dumps(flatten(row)).decode())
                       for run_id, rows in histories for line, row in enumerate(rows)])
 
 
