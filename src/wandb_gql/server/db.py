@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS history (
   row TEXT NOT NULL,
   PRIMARY KEY (run_id, line)
 ) WITHOUT ROWID;
+-- Step-range pages (history, sampledHistory, scan_history) seek here; the primary key (line)
+-- rides along, so picking sampled lines never touches the rows.
+CREATE INDEX IF NOT EXISTS history_run_step ON history (run_id, step);
 CREATE TABLE IF NOT EXISTS events (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   line INTEGER NOT NULL,

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import orjson
 
 from ..jsonutil import loads_lenient
+from ._common import BadInput
 
 _TYPE_NAMES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "map", list: "list"}
 
@@ -117,38 +118,57 @@ def _sample(rows: list[Any], samples: int | None) -> list[Any]:
     return [rows[round(i * step)] for i in range(samples)]
 
 
+def _step_range(run_id: int, min_step: Any, max_step: Any, max_inclusive: bool) -> tuple[str, list[Any]]:
+    where, params = "run_id = ?", [run_id]
+    if min_step is not None:
+        where += " AND step >= ?"
+        params.append(_int(min_step, "minStep"))
+    if max_step is not None:
+        where += " AND step <= ?" if max_inclusive else " AND step < ?"
+        params.append(_int(max_step, "maxStep"))
+    # Without a range every line counts (a row without an int _step too); with one, only stepped rows.
+    order = "step, line" if (min_step, max_step) != (None, None) else "line"
+    return f"FROM history WHERE {where} ORDER BY {order}", params
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{name} must be an integer step, got {value!r}")
+    return value
+
+
 def history(conn: sqlite3.Connection, run_id: int, min_step: int | None, max_step: int | None,
             samples: int | None) -> list[str]:
-    """Run.history: rows as JSON strings; maxStep is exclusive."""
-    sql, params = "SELECT row FROM history WHERE run_id = ?", [run_id]
-    if min_step is not None:
-        sql += " AND step >= ?"
-        params.append(min_step)
-    if max_step is not None:
-        sql += " AND step < ?"
-        params.append(max_step)
-    rows = [r[0] for r in conn.execute(sql + " ORDER BY line", params)]
-    return _sample(rows, samples)
+    """Run.history: rows as JSON strings in step order; minStep inclusive, maxStep exclusive."""
+    tail, params = _step_range(run_id, min_step, max_step, max_inclusive=False)
+    if samples is None or samples <= 0:
+        return [r[0] for r in conn.execute("SELECT row " + tail, params)]
+    # Sample the line numbers from the index, then read only the chosen rows.
+    lines = _sample([r[0] for r in conn.execute("SELECT line " + tail, params)], samples)
+    rows = dict(conn.execute(
+        "SELECT line, row FROM history WHERE run_id = ? AND line IN (SELECT value FROM json_each(?))",
+        (run_id, orjson.dumps(lines).decode())).fetchall())
+    return [rows[line] for line in lines]
 
 
 def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """One sampledHistory spec: rows that hold every requested key, projected to them.
-    minStep and maxStep are both inclusive here (scan_history depends on it)."""
+    """One sampledHistory spec: rows that hold every requested key, projected to them, at most
+    `samples` (first and last kept). minStep and maxStep are both inclusive here (scan_history
+    depends on it)."""
     keys = spec.get("keys") or []
-    sql, params = "SELECT row FROM history WHERE run_id = ?", [run_id]
-    if spec.get("minStep") is not None:
-        sql += " AND step >= ?"
-        params.append(spec["minStep"])
-    if spec.get("maxStep") is not None:
-        sql += " AND step <= ?"
-        params.append(spec["maxStep"])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise BadInput('sampledHistory "keys" must be a list of strings, e.g. {"keys": ["_step", "loss"]}')
+    samples = spec.get("samples")
+    if samples is not None:
+        samples = _int(samples, "samples")
+    tail, params = _step_range(run_id, spec.get("minStep"), spec.get("maxStep"), max_inclusive=True)
     out = []
-    for (text,) in conn.execute(sql + " ORDER BY line", params):
+    for (text,) in conn.execute("SELECT row " + tail, params):
         row = orjson.loads(text)
         if keys and not all(k in row for k in keys):
             continue
         out.append({k: row[k] for k in keys} if keys else row)
-    return _sample(out, spec.get("samples"))
+    return _sample(out, samples)
 
 
 def events(conn: sqlite3.Connection, run_id: int, samples: int | None) -> list[str]:
