@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, S
 
 from .client import MAX_PAGE, UNSET, Client
 from .client.deleted import DeletedRun
+from .client.history import HistoryChunk
 from .client.runs import Filters, OutcomeHook
 from .models import Artifact, Lineage, Outcome, Project, Run, Viewer
 from .settings import Settings
@@ -129,6 +130,16 @@ class SyncClient:
                 order: str = "+created_at", per_page: int = MAX_PAGE,
                 limit: int | None = None) -> Iterator[str]:
         return self._iterate(self._client.run_ids(path, filters, where, order, per_page, limit))
+
+    def history(self, path_or_runs: str | Iterable[Run], *, where: str | None = None,
+                filters: Filters = None, keys: Sequence[str], samples: int | None = None,
+                full: bool = False, min_step: int | None = None, max_step: int | None = None,
+                page_size: int = 1000, concurrency: int = 8,
+                fields: Iterable[str] | None = ()) -> Iterator[HistoryChunk]:
+        return self._iterate(self._client.history(path_or_runs, where=where, filters=filters, keys=keys,
+                                                  samples=samples, full=full, min_step=min_step,
+                                                  max_step=max_step, page_size=page_size,
+                                                  concurrency=concurrency, fields=fields))
 
     def count_runs(self, path: str, filters: Filters = None,
                    where: str | None = None) -> int:

@@ -1,0 +1,179 @@
+"""History of many runs at once: `history(path, where=..., keys=[...])` streams `(run, rows)`.
+
+The runs are resolved with the filter first (ids and the asked-for fields only), then at most
+`concurrency` of them are read at a time, and their rows are handed out as each page arrives,
+in completion order. A bounded queue between the readers and the caller keeps memory flat: a
+slow caller stalls the readers instead of piling pages up.
+
+- samples mode (the default, W&B's 500): one `sampledHistory` spec per run, keys + `_step`;
+  like W&B, only rows that hold every key come back, at most `samples` of them.
+- `full=True`: every row, paged by step range (`history(minStep, maxStep)`, maxStep exclusive)
+  up to the run's `historyKeys.lastStep`; rows holding at least one key are kept, projected
+  to `_step` and the keys.
+
+Every run ends with one empty chunk `(run, [])`: the mark that all its rows were handed out
+(exports write a completion marker on it, so an interrupted one can resume).
+NaN and ±Infinity travel as the strings "NaN", "Infinity", "-Infinity" and come out as floats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+import orjson
+
+from ..errors import NotFoundError, UsageError
+from ..models import Run
+from .runs import Filters, RunsMixin
+
+DEFAULT_SAMPLES = 500  # what W&B's run.history() samples when not told
+STEP = "_step"
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+HistoryChunk = tuple[Run, list[dict[str, Any]]]
+
+
+def decode_value(value: Any) -> Any:
+    """W&B's strings for the floats JSON cannot carry, back into floats."""
+    if isinstance(value, str):
+        return _SPECIAL.get(value, value)
+    return value
+
+
+def _project(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    out = {STEP: row.get(STEP)}
+    for key in keys:
+        if key in row:
+            out[key] = decode_value(row[key])
+    return out
+
+
+class HistoryMixin(RunsMixin):
+    async def history(self, path_or_runs: str | Iterable[Run], *, where: str | None = None,
+                      filters: Filters = None, keys: Sequence[str], samples: int | None = None,
+                      full: bool = False, min_step: int | None = None, max_step: int | None = None,
+                      page_size: int = 1000, concurrency: int = 8,
+                      fields: Iterable[str] | None = ()) -> AsyncIterator[HistoryChunk]:
+        """`(run, rows)` chunks of the matching runs' history, in completion order; each run's
+        chunks come in step order and end with `(run, [])`. `path_or_runs`: a project path
+        (filtered by `where`/`filters`) or runs already listed. `fields`: the Run fields to
+        fetch with the runs (id and name always). `max_step` is exclusive."""
+        keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k and k != STEP]
+        if not keys:
+            raise UsageError("history needs at least one key", hint="e.g. keys=['loss']")
+        if full and samples is not None:
+            raise UsageError("give samples or full=True, not both")
+        if samples is not None and samples < 1:
+            raise UsageError(f"samples must be at least 1, not {samples}")
+        if page_size < 1 or concurrency < 1:
+            raise UsageError("page_size and concurrency must be at least 1")
+        if isinstance(path_or_runs, str):
+            runs: AsyncIterator[Run] | Iterable[Run] = self.runs(path_or_runs, filters, where, fields=fields)
+        else:
+            if where is not None or filters is not None:
+                raise UsageError("filter a project path, not runs already listed")
+            runs = path_or_runs
+
+        def read(run: Run) -> AsyncIterator[list[dict[str, Any]]]:
+            if full:
+                return self._history_pages(run, keys, min_step, max_step, page_size)
+            return self._sampled(run, keys, samples or DEFAULT_SAMPLES, min_step, max_step)
+
+        queue: asyncio.Queue[HistoryChunk | BaseException | None] = asyncio.Queue(maxsize=2 * concurrency)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(run: Run) -> None:
+            try:
+                async for rows in read(run):
+                    await queue.put((run, rows))
+                await queue.put((run, []))
+            except BaseException as e:  # handed to the caller, who stops everything
+                await queue.put(e)
+            finally:
+                slots.release()
+
+        async def feed() -> None:
+            tasks: set[asyncio.Task[None]] = set()
+
+            async def start(run: Run) -> None:
+                await slots.acquire()
+                task = asyncio.create_task(one(run))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)  # only runs in flight are held
+            try:
+                if isinstance(runs, AsyncIterator):
+                    async for run in runs:
+                        await start(run)
+                else:
+                    for run in runs:
+                        await start(run)
+                await asyncio.gather(*tasks)
+                await queue.put(None)
+            except BaseException as e:
+                for task in tasks:
+                    task.cancel()
+                if not isinstance(e, asyncio.CancelledError):
+                    await queue.put(e)
+                raise
+
+        feeder = asyncio.create_task(feed())
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not feeder.done():
+                feeder.cancel()
+                await asyncio.gather(feeder, return_exceptions=True)
+
+    async def _history_run(self, run: Run, operation: str, variables: dict[str, Any]) -> dict[str, Any]:
+        data = await self._execute(operation, {"entity": run.entity, "project": run.project, "name": run.name,
+                                               **variables})
+        node = (data.get("project") or {}).get("run")
+        if node is None:
+            raise NotFoundError(f"run {run.path} not found (deleted while its history was read?)")
+        return dict(node)
+
+    async def _sampled(self, run: Run, keys: list[str], samples: int, min_step: int | None,
+                       max_step: int | None) -> AsyncIterator[list[dict[str, Any]]]:
+        spec: dict[str, Any] = {"keys": [STEP, *keys], "samples": samples}
+        if min_step is not None:
+            spec["minStep"] = min_step
+        if max_step is not None:
+            spec["maxStep"] = max_step - 1  # sampledHistory's maxStep is inclusive
+        node = await self._history_run(run, "RunSampledHistory", {"specs": [orjson.dumps(spec).decode()]})
+        lists = node.get("sampledHistory") or [[]]
+        rows = [_project(row, keys) for row in lists[0]]
+        if rows:
+            yield rows
+
+    async def _history_pages(self, run: Run, keys: list[str], min_step: int | None, max_step: int | None,
+                             page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        low = 0 if min_step is None else min_step
+        last: int | None = None
+        while last is None or low <= last:
+            high = low + page_size
+            if max_step is not None:
+                high = min(high, max_step)
+            if high <= low:
+                return
+            node = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
+                                                                    "samples": page_size})
+            info = node.get("historyKeys") or {}
+            if isinstance(info, str):
+                info = orjson.loads(info)
+            last = int(info.get("lastStep", -1))
+            rows = []
+            for text in node.get("history") or []:
+                row = orjson.loads(text) if isinstance(text, str) else text
+                if any(k in row for k in keys):
+                    rows.append(_project(row, keys))
+            if rows:
+                yield rows
+            low = high
