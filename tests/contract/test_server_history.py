@@ -120,3 +120,10 @@ def test_100k_step_run_pages_of_1000_are_fast(fresh_api):
     print(f"100k-step run, page of {page}: " + ", ".join(f"{t * 1000:.1f} ms" for t in timings))
     # A page seeks the (run_id, step) index instead of scanning the run (~17 ms a page without it).
     assert max(timings) < 0.25, timings
+
+
+def test_sampled_history_keys_with_quotes_and_dots(fresh_api):
+    make_run(fresh_api, "q", 4, lambda i: {'say "hi"': i} if i % 2 else {"a.b": i})
+    (quoted, dotted), _ = sampled(fresh_api, "q", {"keys": ["_step", 'say "hi"']}, {"keys": ["a.b"]})
+    assert quoted == [{"_step": 1, 'say "hi"': 1}, {"_step": 3, 'say "hi"': 3}]
+    assert dotted == [{"a.b": 0}, {"a.b": 2}]
