@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterable, AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from .client import MAX_PAGE, UNSET, Client
 from .client.deleted import DeletedRun
@@ -131,7 +131,7 @@ class SyncClient:
                 limit: int | None = None) -> Iterator[str]:
         return self._iterate(self._client.run_ids(path, filters, where, order, per_page, limit))
 
-    def history(self, path_or_runs: str | Iterable[Run], *, where: str | None = None,
+    def history(self, path_or_runs: str | Iterable[Run] | AsyncIterable[Run], *, where: str | None = None,
                 filters: Filters = None, keys: Sequence[str], samples: int | None = None,
                 full: bool = False, min_step: int | None = None, max_step: int | None = None,
                 page_size: int = 1000, concurrency: int = 8,

@@ -18,6 +18,7 @@ from .artifacts import artifacts_app
 from .auth import auth_app, whoami
 from .cleanup import cleanup_app
 from .help import help_app
+from .history import history_app
 from .ledger import ledger_app
 from .projects import projects_app
 from .runs import runs_app
@@ -80,6 +81,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(projects_app, name="projects")
+app.add_typer(history_app, name="history")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(cleanup_app, name="cleanup")
 app.add_typer(ledger_app, name="ledger")

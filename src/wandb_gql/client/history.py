@@ -19,27 +19,19 @@ NaN and ±Infinity travel as the strings "NaN", "Infinity", "-Infinity" and come
 from __future__ import annotations
 
 import asyncio
-import math
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterable, AsyncIterator, Iterable, Sequence
 
 import orjson
 
 from ..errors import NotFoundError, UsageError
+from ..export_history import decode_value
 from ..models import Run
 from .runs import Filters, RunsMixin
 
 DEFAULT_SAMPLES = 500  # what W&B's run.history() samples when not told
 STEP = "_step"
-_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 HistoryChunk = tuple[Run, list[dict[str, Any]]]
-
-
-def decode_value(value: Any) -> Any:
-    """W&B's strings for the floats JSON cannot carry, back into floats."""
-    if isinstance(value, str):
-        return _SPECIAL.get(value, value)
-    return value
 
 
 def _project(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -51,14 +43,15 @@ def _project(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 
 
 class HistoryMixin(RunsMixin):
-    async def history(self, path_or_runs: str | Iterable[Run], *, where: str | None = None,
+    async def history(self, path_or_runs: str | Iterable[Run] | AsyncIterable[Run], *, where: str | None = None,
                       filters: Filters = None, keys: Sequence[str], samples: int | None = None,
                       full: bool = False, min_step: int | None = None, max_step: int | None = None,
                       page_size: int = 1000, concurrency: int = 8,
                       fields: Iterable[str] | None = ()) -> AsyncIterator[HistoryChunk]:
         """`(run, rows)` chunks of the matching runs' history, in completion order; each run's
         chunks come in step order and end with `(run, [])`. `path_or_runs`: a project path
-        (filtered by `where`/`filters`) or runs already listed. `fields`: the Run fields to
+        (filtered by `where`/`filters`) or runs already listed (an iterable or async iterable;
+        e.g. a `runs()` listing with the config/summary keys a caller needs). `fields`: the Run fields to
         fetch with the runs (id and name always). `max_step` is exclusive."""
         keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k and k != STEP]
         if not keys:
@@ -70,7 +63,7 @@ class HistoryMixin(RunsMixin):
         if page_size < 1 or concurrency < 1:
             raise UsageError("page_size and concurrency must be at least 1")
         if isinstance(path_or_runs, str):
-            runs: AsyncIterator[Run] | Iterable[Run] = self.runs(path_or_runs, filters, where, fields=fields)
+            runs: AsyncIterable[Run] | Iterable[Run] = self.runs(path_or_runs, filters, where, fields=fields)
         else:
             if where is not None or filters is not None:
                 raise UsageError("filter a project path, not runs already listed")
@@ -103,7 +96,7 @@ class HistoryMixin(RunsMixin):
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)  # only runs in flight are held
             try:
-                if isinstance(runs, AsyncIterator):
+                if isinstance(runs, AsyncIterable):
                     async for run in runs:
                         await start(run)
                 else:
