@@ -82,7 +82,7 @@ class HistoryMixin(RunsMixin):
                 async for rows in read(run):
                     await queue.put((run, rows))
                 await queue.put((run, []))
-            except BaseException as e:  # handed to the caller, who stops everything
+            except Exception as e:  # handed to the caller, who stops everything
                 await queue.put(e)
             finally:
                 slots.release()
@@ -107,6 +107,8 @@ class HistoryMixin(RunsMixin):
             except BaseException as e:
                 for task in tasks:
                     task.cancel()
+                # the readers are gone before the caller hears of it: none is left pending
+                await asyncio.gather(*tasks, return_exceptions=True)
                 if not isinstance(e, asyncio.CancelledError):
                     await queue.put(e)
                 raise

@@ -1,0 +1,85 @@
+"""Client.history without a server: at most `concurrency` runs in flight, a slow reader stalls
+the fetching instead of piling pages up, stopping early leaves nothing running, errors surface."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.helpers import FakeTransport
+from wandb_gql import Client, NotFoundError
+from wandb_gql.models import Run
+
+pytestmark = pytest.mark.asyncio
+
+
+def runs(n: int) -> list[Run]:
+    return [Run(id=f"id{i}", name=f"r{i}", entity="e", project="p") for i in range(n)]
+
+
+class Slow:
+    """Answers RunSampledHistory after a pause, counting how many are in flight at once."""
+
+    def __init__(self) -> None:
+        self.now = self.most = self.calls = 0
+
+    async def __call__(self, call):
+        self.calls += 1
+        self.now += 1
+        self.most = max(self.most, self.now)
+        await asyncio.sleep(0.01)
+        self.now -= 1
+        if call.variables["name"] == "missing":
+            return {"project": {"run": None}}
+        return {"project": {"run": {"sampledHistory": [[{"_step": 0, "loss": "NaN"}, {"_step": 1, "loss": 1.5}]]}}}
+
+
+async def test_at_most_concurrency_runs_in_flight():
+    slow = Slow()
+    async with Client(transport=FakeTransport(slow)) as c:
+        got = [(run.name, rows) async for run, rows in c.history(runs(40), keys=["loss"], concurrency=3)]
+    assert slow.most == 3 and slow.calls == 40
+    ends = [name for name, rows in got if not rows]
+    assert sorted(ends) == sorted(f"r{i}" for i in range(40))
+    assert all(rows[1] == {"_step": 1, "loss": 1.5} and rows[0]["loss"] != rows[0]["loss"]  # NaN
+               for _, rows in got if rows)
+
+
+async def test_a_reader_that_stops_early_leaves_nothing_running():
+    slow = Slow()
+    async with Client(transport=FakeTransport(slow)) as c:
+        stream = c.history(runs(1000), keys=["loss"], concurrency=4)
+        async for _ in stream:
+            break
+        await stream.aclose()
+        calls = slow.calls
+        await asyncio.sleep(0.05)
+    assert slow.calls == calls <= 4 + 8, "fetching went on (or ran ahead) after the reader stopped"
+    assert slow.now == 0
+
+
+async def test_a_run_gone_midway_raises_not_found():
+    async with Client(transport=FakeTransport(Slow())) as c:
+        with pytest.raises(NotFoundError):
+            async for _ in c.history([*runs(3), Run(id="x", name="missing", entity="e", project="p")],
+                                     keys=["loss"]):
+                pass
+
+
+@pytest.mark.parametrize("backend", ["pandas", "polars"])
+async def test_dataframes_need_their_extra_or_hold_every_row(backend):
+    from wandb_gql import UsageError
+    from wandb_gql.export_history import history_frame
+
+    chunks = [(run, [{"_step": 0, "loss": "Infinity"}, {"_step": 1, "loss": 0.5}]) for run in runs(3)]
+    try:
+        __import__(backend)
+    except ImportError:
+        with pytest.raises(UsageError) as e:
+            history_frame(chunks, ["loss"], backend=backend)
+        assert e.value.hint == f"pip install 'wandb-gql[{backend}]'"
+    else:
+        frame = history_frame(chunks, ["loss"], backend=backend)
+        assert frame.shape == (6, 3) and list(frame.columns) == ["name", "_step", "loss"]
+        assert float("inf") in list(frame["loss"])
