@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from wandb_gql import SyncClient
 from wandb_gql.export_history import read_rows
 
-from .conftest import run_process
+from .conftest import Terminal, run_process
 
 
 def expected(server, project, keys, **kw):
@@ -117,3 +118,15 @@ def test_killed_export_resumes_without_duplicates_or_gaps(server, tmp_path, suff
     assert set(seen) == set(want), "gaps after resume"
     assert all(same(row["loss"], want[(row["name"], row["_step"])]["loss"]) for row in rows)
     assert sorted(marks.read_text().split()) == sorted({k[0] for k in want})
+
+
+def test_progress_on_a_terminal_shows_runs_and_rows(server, tmp_path):
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    args = ["--base-url", server.base_url, "--api-key", server.api_key, "history", "export", "demo/vision",
+            "--keys", "loss", "--full", "--concurrency", "2", "--out", str(tmp_path / "h.jsonl")]
+    with Terminal() as terminal:
+        proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                              stderr=terminal.fd, timeout=180)
+    assert proc.returncode == 0, terminal.text
+    assert re.search(r"history \([\d,]+ rows\).*\d+/1,200", terminal.text), terminal.text
+    assert "1,200 runs" in terminal.text

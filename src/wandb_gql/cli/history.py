@@ -52,7 +52,9 @@ def export(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted export into the same file: skip the runs already done.")] = False,
 ) -> None:
-    """Write the history of the matching runs to FILE, streaming: progress on stderr."""
+    """Write the history of the matching runs to FILE, one row per run and step, streaming;
+    progress on stderr. FILE.done lists the runs whose rows are complete: --resume keeps those,
+    drops the rows of a run that was cut off, and exports the rest (no duplicates, no gaps)."""
     from ..errors import UsageError
     from ._common import errors
     from .runs import compile_filter
