@@ -137,27 +137,30 @@ class HistoryWriter:
             os.fsync(self._file.fileno())
 
     def _flush_parquet(self) -> None:
+        """One row group. Column types are decided by the first: a column of numbers only is
+        float64 (later non-numbers in it become null), anything else string (JSON for
+        nested values); `_step` is int64."""
         if not self._buffer:
             return
         pa = self._pa
         columns = list(zip(*self._buffer))
         self._buffer = []
+        if self._parquet is None:
+            types = [pa.int64() if name == STEP else pa.float64() if all(_numeric(v) for v in values)
+                     else pa.string() for name, values in zip(self.columns, columns)]
+            self._parquet = self._pq.ParquetWriter(str(self.path), pa.schema(list(zip(self.columns, types))))
+        schema = self._parquet.schema
         arrays = []
         for name, values in zip(self.columns, columns):
-            if name == STEP:
-                arrays.append(pa.array(values, type=pa.int64()))
-            elif name in self.keys and all(v is None or isinstance(v, (int, float)) for v in values):
-                arrays.append(pa.array([None if v is None else float(v) for v in values], type=pa.float64()))
-            else:
-                arrays.append(pa.array([None if v is None else v if isinstance(v, str) else
-                                        orjson.dumps(v, default=str).decode() for v in values], type=pa.string()))
-        table = pa.Table.from_arrays(arrays, names=self.columns)
-        if self._parquet is None:
-            self._schema = table.schema
-            self._parquet = self._pq.ParquetWriter(str(self.path), self._schema)
-        else:
-            table = table.cast(self._schema, safe=False) if table.schema != self._schema else table
-        self._parquet.write_table(table)
+            kind = schema.field(name).type
+            cells: list[Any] = list(values)
+            if kind == pa.float64():
+                cells = [float(v) if _numeric(v) and v is not None else None for v in values]
+            elif kind == pa.string():
+                cells = [None if v is None else v if isinstance(v, str) else
+                         orjson.dumps(v, default=str).decode() for v in values]
+            arrays.append(pa.array(cells, type=kind))
+        self._parquet.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def close(self) -> None:
         if self.format == "parquet":
@@ -170,6 +173,10 @@ class HistoryWriter:
             self._parquet.close()
         elif self._file is not None and not self._file.closed:
             self._file.close()
+
+
+def _numeric(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _cell(value: Any) -> Any:

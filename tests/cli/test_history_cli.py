@@ -60,6 +60,15 @@ def test_nan_survives_csv_and_jsonl(wbgql, fresh_server, fresh_api, tmp_path):
         assert r.exit_code == 0, r
         values = [row["loss"] for row in read_rows(out)]
         assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf, 0.5]
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return
+    out = tmp_path / "n.parquet"
+    r = wbgql.remote(fresh_server, "history", "export", f"{viewer}/nan", "--keys", "loss", "--out", str(out))
+    assert r.exit_code == 0, r
+    values = pq.read_table(out).column("loss").to_pylist()
+    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf, 0.5]
 
 
 def test_bad_input_exits_2_and_sends_nothing(wbgql, server, tmp_path):
