@@ -140,30 +140,20 @@ async def _resume_plan(client: "Client", ledger: Ledger, record: PlanRecord,
         for outcome in skipped:
             applier.record(outcome)
         ledger.sync()
-        sent = {i for e in record.events if e.get("kind") == "sending" for i in e.get("run_ids") or ()}
         todo = [i for i in pending if i not in {o.run_id for o in skipped}]
-        earlier = {i: o for i, o in record.outcomes.items() if o.status != "unknown"}
-        return await applier.act(todo, skipped, sent=sent, earlier=earlier)
+        return await applier.act(todo, skipped, sent=record.sent() or set(), earlier=record.settled())
     except asyncio.CancelledError:
         applier.interrupted()
         raise
 
 
-class _Applier:
-    """One plan being applied (or resumed): where it writes, how it acts, what it has seen."""
+class Recorder:
+    """Outcomes of one ledger plan as they come: into the ledger, to `on_outcome`, and kept."""
 
-    def __init__(self, client: "Client", ledger: Ledger, index: int, plan: dict[str, Any],
-                 on_outcome: OutcomeHook | None) -> None:
-        self.client, self.ledger, self.index = client, ledger, index
-        self.action: str = plan["action"]
-        self.path: str = plan["path"]
-        self.changes: dict[str, Any] = plan.get("changes") or {}
-        self.selection: dict[str, Any] = plan.get("selection") or {}
-        self.run_ids: list[str] = list(plan.get("run_ids") or ())
-        self.on_outcome = on_outcome
+    def __init__(self, ledger: Ledger, index: int, on_outcome: OutcomeHook | None) -> None:
+        self.ledger, self.index, self.on_outcome = ledger, index, on_outcome
         self.outcomes: dict[str, Outcome] = {}
 
-    # -- the ledger ------------------------------------------------------------------------------
     def record(self, outcome: Outcome) -> None:
         self.outcomes[outcome.run_id] = outcome
         self.ledger.outcome(self.index, outcome)
@@ -173,6 +163,20 @@ class _Applier:
     def interrupted(self) -> None:
         self.ledger.event(self.index, "interrupted", outcomes=len(self.outcomes))
         self.ledger.sync()
+
+
+class _Applier(Recorder):
+    """One plan being applied (or resumed): where it writes, how it acts, what it has seen."""
+
+    def __init__(self, client: "Client", ledger: Ledger, index: int, plan: dict[str, Any],
+                 on_outcome: OutcomeHook | None) -> None:
+        super().__init__(ledger, index, on_outcome)
+        self.client = client
+        self.action: str = plan["action"]
+        self.path: str = plan["path"]
+        self.changes: dict[str, Any] = plan.get("changes") or {}
+        self.selection: dict[str, Any] = plan.get("selection") or {}
+        self.run_ids: list[str] = list(plan.get("run_ids") or ())
 
     # -- before acting ---------------------------------------------------------------------------
     async def backup(self, ids: Sequence[str], history: bool, have: set[str]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from ..errors import GraphQLResponseError, HTTPStatusError, TransportError, UsageError
 from ..models import Outcome
 from ..transport import IDEMPOTENT
-from .apply import BATCH, ApplyResult
+from .apply import BATCH, ApplyResult, Recorder
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -158,25 +158,17 @@ async def resume_prune_plan(client: "Client", ledger: "Ledger", record: "PlanRec
     pending = record.pending()
     ledger.event(record.index, "resumed", pending=len(pending))
     ledger.sync()
-    sent = {i for e in record.events if e.get("kind") == "sending" for i in e.get("run_ids") or ()}
-    earlier = {i: o for i, o in record.outcomes.items() if o.status != "unknown"}
     pruner = _Pruner(client, ledger, record.index, record.data, on_outcome)
-    return await pruner.run(pending, have=set(record.backups), sent=sent, earlier=earlier)
+    return await pruner.run(pending, have=set(record.backups), sent=record.sent() or set(), earlier=record.settled())
 
 
-class _Pruner:
+class _Pruner(Recorder):
     def __init__(self, client: "Client", ledger: "Ledger", index: int, plan: dict[str, Any],
                  on_outcome: OutcomeHook | None, known: dict[str, dict[str, Any]] | None = None) -> None:
-        self.client, self.ledger, self.index, self.plan, self.on_outcome = client, ledger, index, plan, on_outcome
+        super().__init__(ledger, index, on_outcome)
+        self.client, self.plan = client, plan
         self.known = known or {}
         self.planned = {v["id"]: v for v in plan.get("versions") or ()}
-        self.outcomes: dict[str, Outcome] = {}
-
-    def record(self, outcome: Outcome) -> None:
-        self.outcomes[outcome.run_id] = outcome
-        self.ledger.outcome(self.index, outcome)
-        if self.on_outcome is not None:
-            self.on_outcome(outcome)
 
     async def run(self, ids: Sequence[str], *, have: set[str], sent: set[str],
                   earlier: dict[str, Outcome] | None = None) -> ApplyResult:
@@ -235,8 +227,7 @@ class _Pruner:
             await asyncio.gather(*(batch(todo[s:s + BATCH]) for s in range(0, len(todo), BATCH)))
             verify = await self._verify(entity, project, before, earlier or {})
         except asyncio.CancelledError:
-            self.ledger.event(self.index, "interrupted", outcomes=len(self.outcomes))
-            self.ledger.sync()
+            self.interrupted()
             raise
         self.ledger.done(self.index, verify=verify)
         self.ledger.sync()

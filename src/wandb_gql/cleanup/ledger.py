@@ -154,6 +154,16 @@ class PlanRecord:
         """The pinned ids with no final outcome yet (what a resume still has to do)."""
         return [i for i in self.run_ids if i not in self.outcomes or self.outcomes[i].status == "unknown"]
 
+    def settled(self) -> dict[str, Outcome]:
+        """The outcomes that are final (everything but `unknown`)."""
+        return {i: o for i, o in self.outcomes.items() if o.status != "unknown"}
+
+    def sent(self) -> set[str] | None:
+        """The ids an apply announced (a synced `sending` event) before mutating them: what a
+        cut-off apply may have changed without an outcome. None: the ledger has no such events."""
+        sending = [e for e in self.events if e.get("kind") == "sending"]
+        return {i for e in sending for i in e.get("run_ids") or ()} if sending else None
+
 
 @dataclass
 class LedgerState:

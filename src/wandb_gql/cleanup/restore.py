@@ -83,10 +83,9 @@ def _acted_on(plan: PlanRecord) -> list[str]:
     the apply never finished, those with no outcome at all (it may have acted before it could
     write one). Never an id outside the plan."""
     unfinished = plan.done is None
-    # The engine records a synced `sending` event before each batch: then only those ids can
-    # have been acted on without an outcome. A ledger without such events: every pending id.
-    sending = [e for e in plan.events if e.get("kind") == "sending"]
-    sent = {i for e in sending for i in e.get("run_ids") or ()} if sending else None
+    # Only ids announced by a `sending` event can have been acted on without an outcome; a
+    # ledger without such events: every pending id.
+    sent = plan.sent()
     out = []
     for run_id in plan.run_ids:
         outcome = plan.outcomes.get(run_id)
