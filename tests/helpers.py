@@ -187,3 +187,24 @@ class FakeWandb:
                 if run["id"] == fields["id"]:
                     run.update({k: val for k, val in fields.items() if k != "id"})
         return {"upsertBucket": {"bucket": {"id": fields["id"], "name": ""}}}
+
+
+def kill_after_first_outcome(args: list[str], ledger, cwd, timeout: float) -> None:
+    """Run `python -c ARGS...` and SIGKILL it as soon as its ledger holds an outcome: an apply
+    cut off midway, with no chance to write anything more. Fails if it ended on its own first."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ledger.exists() and b'"type":"outcome"' in ledger.read_bytes():
+            break
+        time.sleep(0.002)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+

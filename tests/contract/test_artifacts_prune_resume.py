@@ -5,19 +5,15 @@ cut-off apply and the resume together are the plan's."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.helpers import kill_after_first_outcome
 from tests.conftest import Caller
 from wandb_gql import Client
 from wandb_gql.cleanup import read_ledger, resume
@@ -101,16 +97,7 @@ async def test_prune_killed_midway_then_resumed_deletes_exactly_the_plan(big, tm
     storage_before = api.ok(STORAGE, {"e": "demo", "p": "vision"})["project"]["storageBytes"]
     api.faults({"latency": 0.1})  # W&B is a network away: the deletions take long enough to cut
     ledger = tmp_path / "prune.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", PRUNE, server.base_url, server.api_key, str(ledger)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ledger.exists() and b'"type":"outcome"' in ledger.read_bytes():
-            break
-        time.sleep(0.002)
-    assert proc.poll() is None, proc.communicate()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_outcome([PRUNE, server.base_url, server.api_key, str(ledger)], ledger, ROOT, timeout=120)
     (record,) = read_ledger(ledger).plans
     planned = {(v["collection"], v["version"]): v["id"] for v in record.data["versions"]}
     assert record.done is None and 0 < len(record.outcomes) < len(planned)  # killed midway

@@ -4,19 +4,15 @@ the server committed; the ledger's order and completeness."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.helpers import kill_after_first_outcome
 from tests.conftest import Caller, Recorder
 from wandb_gql import Client
 from wandb_gql.cleanup import Ledger, Selection, apply_plan, make_plan, read_ledger, resume
@@ -97,16 +93,7 @@ async def test_kill_9_midway_then_resume_deletes_exactly_the_plan(big, tmp_path)
     api.faults({"error_rate": 0.1, "drop_rate": 0.05, "rate_limit": 60, "window": 0.2, "retry_after": 0.05,
                 "latency": 0.01, "seed": 11})
     ledger = tmp_path / "delete.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", APPLY, server.base_url, server.api_key, str(ledger), WHERE],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ledger.exists() and b'"type":"outcome"' in ledger.read_bytes():
-            break
-        time.sleep(0.002)
-    assert proc.poll() is None, proc.communicate()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_outcome([APPLY, server.base_url, server.api_key, str(ledger), WHERE], ledger, ROOT, timeout=60)
     state = read_ledger(ledger)
     (record,) = state.plans
     planned = set(record.run_ids)
