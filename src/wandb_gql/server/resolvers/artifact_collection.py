@@ -71,14 +71,8 @@ def _versions(collection: sqlite3.Row, info: Any, first: int | None = None, afte
     if order not in _NEWEST_FIRST:
         raise BadInput(f"unsupported order {order!r} for artifact versions: they come newest first")
     store = ctx(info).store
-    before = _connection.from_opaque("Version", after) if after else None
-    rows, more = store.artifact_versions(collection["id"], page_size(first), before)
-    out = _connection.connection(rows, more=more, after=after,
-                                 cursor=lambda r: _connection.opaque("Version", r["version_index"]),
-                                 totalCount=store.count_artifact_versions(collection["id"]))
-    for edge in out["edges"]:
-        edge["version"] = f"v{edge['_row']['version_index']}"
-    return out
+    return _version_page(store.artifact_versions, store.count_artifact_versions, collection["id"], "version_index",
+                     first, after)
 
 
 def _version_filters(filters: Any) -> Any:
@@ -134,13 +128,20 @@ def _linked(portfolio: sqlite3.Row, info: Any, first: int | None = None, after: 
     if _version_filters(filters) not in ({}, {"state": "COMMITTED"}) or order not in _NEWEST_FIRST:
         raise BadInput("a portfolio's versions come newest first, unfiltered (or {\"state\": \"COMMITTED\"})")
     store = ctx(info).store
+    return _version_page(store.portfolio_versions, store.count_portfolio_versions, portfolio["id"], "link_index",
+                     first, after)
+
+
+def _version_page(page: Any, count: Any, owner: int, index: str, first: int | None, after: str | None) -> dict[str, Any]:
+    """One page of a collection's versions, newest first, each edge named vN by `index` (a
+    sequence's own version numbers, or a portfolio's link numbers)."""
     before = _connection.from_opaque("Version", after) if after else None
-    rows, more = store.portfolio_versions(portfolio["id"], page_size(first), before)
+    rows, more = page(owner, page_size(first), before)
     out = _connection.connection(rows, more=more, after=after,
-                                 cursor=lambda r: _connection.opaque("Version", r["link_index"]),
-                                 totalCount=store.count_portfolio_versions(portfolio["id"]))
+                                 cursor=lambda r: _connection.opaque("Version", r[index]),
+                                 totalCount=count(owner))
     for edge in out["edges"]:
-        edge["version"] = f"v{edge['_row']['link_index']}"
+        edge["version"] = f"v{edge['_row'][index]}"
     return out
 
 
