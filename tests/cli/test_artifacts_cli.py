@@ -22,6 +22,8 @@ def test_list_newest_first_with_type_and_fields(wbgql, server):
                                       "-f", "jsonl", "--fields", "collection,version,aliases").stdout)
     assert len(models) == 40 and set(models[0]) == {"collection", "version", "aliases"}
     assert {"collection": "resnet-checkpoints", "version": "v31", "aliases": ["best"]} in models
+    newest = json.loads(wbgql.remote(server, "artifacts", "list", "demo/vision", "-n", "3", "-f", "json").stdout)
+    assert newest == rows[:3]  # --limit/-n as in runs list: the newest N
 
 
 def test_list_a_collection_as_csv_and_table(wbgql, server):

@@ -63,7 +63,10 @@ def columns_of(fields: Optional[str], default: tuple[str, ...], every: tuple[str
     "wbgql artifacts list ENTITY/PROJECT --type model -f csv > versions.csv",
     "wbgql artifacts list demo/vision --collection resnet-checkpoints --fields version,aliases,size -f jsonl"))
 def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOpt = None,
-                   fields: ArtifactFieldsOpt = None, fmt: FormatOpt = None) -> None:
+                   fields: ArtifactFieldsOpt = None,
+                   limit: Annotated[Optional[int], typer.Option("--limit", "-n", metavar="N", min=0, show_default=False,
+                                                                help="At most N versions (the newest).")] = None,
+                   fmt: FormatOpt = None) -> None:
     """Every artifact version, newest first: collection, version, aliases, size (bytes),
     created_at, created_by (the producing run) and used_by_count (runs that used it)."""
     from .runs import make_writer
@@ -76,7 +79,7 @@ def list_artifacts(path: PathArg, type: TypeOpt = None, collection: CollectionOp
         async def work(client: "Client") -> None:
             writer = make_writer(out, columns)
             # The library merges the collections newest first as their pages arrive: rows stream.
-            async for artifact in client.artifacts(path, type=type, collection=collection):
+            async for artifact in client.artifacts(path, type=type, collection=collection, limit=limit):
                 writer.write({**artifact.to_dict(), "name": artifact.name})
             writer.close()
 
