@@ -132,7 +132,7 @@ class SyncClient:
         return self._iterate(self._client.run_ids(path, filters, where, order, per_page, limit))
 
     def history(self, path_or_runs: str | Iterable[Run] | AsyncIterable[Run], *, where: str | None = None,
-                filters: Filters = None, keys: Sequence[str], samples: int | None = None,
+                filters: Filters = None, keys: Sequence[str] | None, samples: int | None = None,
                 full: bool = False, min_step: int | None = None, max_step: int | None = None,
                 page_size: int = 1000, concurrency: int = 8,
                 fields: Iterable[str] | None = ()) -> Iterator[HistoryChunk]:

@@ -10,6 +10,8 @@ slow caller stalls the readers instead of piling pages up.
 - `full=True`: every row, paged by step range (`history(minStep, maxStep)`, maxStep exclusive)
   up to the run's `historyKeys.lastStep`; rows holding at least one key are kept, projected
   to `_step` and the keys.
+- `keys=None`: every key. Full mode keeps every row whole (what a copy of a run needs); samples
+  mode sends W&B's unkeyed `history(samples)`, as `run.history()` without keys does.
 
 Every run ends with one empty chunk `(run, [])`: the mark that all its rows were handed out
 (exports write a completion marker on it, so an interrupted one can resume).
@@ -34,7 +36,9 @@ STEP = "_step"
 HistoryChunk = tuple[Run, list[dict[str, Any]]]
 
 
-def _project(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+def _project(row: dict[str, Any], keys: Sequence[str] | None) -> dict[str, Any]:
+    if keys is None:
+        return {k: decode_value(v) for k, v in row.items()}
     out = {STEP: row.get(STEP)}
     for key in keys:
         if key in row:
@@ -44,7 +48,7 @@ def _project(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 
 class HistoryMixin(RunsMixin):
     async def history(self, path_or_runs: str | Iterable[Run] | AsyncIterable[Run], *, where: str | None = None,
-                      filters: Filters = None, keys: Sequence[str], samples: int | None = None,
+                      filters: Filters = None, keys: Sequence[str] | None, samples: int | None = None,
                       full: bool = False, min_step: int | None = None, max_step: int | None = None,
                       page_size: int = 1000, concurrency: int = 8,
                       fields: Iterable[str] | None = ()) -> AsyncIterator[HistoryChunk]:
@@ -52,10 +56,12 @@ class HistoryMixin(RunsMixin):
         chunks come in step order and end with `(run, [])`. `path_or_runs`: a project path
         (filtered by `where`/`filters`) or runs already listed (an iterable or async iterable;
         e.g. a `runs()` listing with the config/summary keys a caller needs). `fields`: the Run fields to
-        fetch with the runs (id and name always). `max_step` is exclusive."""
-        keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k and k != STEP]
-        if not keys:
-            raise UsageError("history needs at least one key", hint="e.g. keys=['loss']")
+        fetch with the runs (id and name always). `max_step` is exclusive. `keys=None`: every key."""
+        if keys is not None:
+            keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k and k != STEP]
+            if not keys:
+                raise UsageError("history needs at least one key, or keys=None for all of them",
+                                 hint="e.g. keys=['loss']")
         if full and samples is not None:
             raise UsageError("give samples or full=True, not both")
         if samples is not None and samples < 1:
@@ -135,8 +141,15 @@ class HistoryMixin(RunsMixin):
             raise NotFoundError(f"run {run.path} not found (deleted while its history was read?)")
         return dict(node)
 
-    async def _sampled(self, run: Run, keys: list[str], samples: int, min_step: int | None,
+    async def _sampled(self, run: Run, keys: list[str] | None, samples: int, min_step: int | None,
                        max_step: int | None) -> AsyncIterator[list[dict[str, Any]]]:
+        if keys is None:
+            node = await self._history_run(run, "RunHistory", {"minStep": min_step, "maxStep": max_step,
+                                                               "samples": samples})
+            every = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
+            if every:
+                yield every
+            return
         spec: dict[str, Any] = {"keys": [STEP, *keys], "samples": samples}
         if min_step is not None:
             spec["minStep"] = min_step
@@ -148,7 +161,7 @@ class HistoryMixin(RunsMixin):
         if rows:
             yield rows
 
-    async def _history_pages(self, run: Run, keys: list[str], min_step: int | None, max_step: int | None,
+    async def _history_pages(self, run: Run, keys: list[str] | None, min_step: int | None, max_step: int | None,
                              page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
         low = 0 if min_step is None else min_step
         last: int | None = None
@@ -167,7 +180,7 @@ class HistoryMixin(RunsMixin):
             rows = []
             for text in node.get("history") or []:
                 row = orjson.loads(text) if isinstance(text, str) else text
-                if any(k in row for k in keys):
+                if keys is None or any(k in row for k in keys):
                     rows.append(_project(row, keys))
             if rows:
                 yield rows
