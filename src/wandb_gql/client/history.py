@@ -8,8 +8,8 @@ slow caller stalls the readers instead of piling pages up.
 - samples mode (the default, W&B's 500): one `sampledHistory` spec per run, keys + `_step`;
   like W&B, only rows that hold every key come back, at most `samples` of them.
 - `full=True`: every row, paged by step range (`history(minStep, maxStep)`, maxStep exclusive)
-  up to the run's `historyKeys.lastStep`; rows holding at least one key are kept, projected
-  to `_step` and the keys.
+  up to the run's `historyKeys.lastStep`; as W&B's `scan_history(keys)`, only rows holding every
+  key are kept, projected to `_step` and the keys.
 - `keys=None`: every key. Full mode keeps every row whole (what a copy of a run needs); samples
   mode sends W&B's unkeyed `history(samples)`, as `run.history()` without keys does.
 
@@ -180,7 +180,7 @@ class HistoryMixin(RunsMixin):
             rows = []
             for text in node.get("history") or []:
                 row = orjson.loads(text) if isinstance(text, str) else text
-                if keys is None or any(k in row for k in keys):
+                if keys is None or all(k in row for k in keys):
                     rows.append(_project(row, keys))
             if rows:
                 yield rows
