@@ -87,6 +87,20 @@ class FakeTransport:
             raise answer
         return answer
 
+    async def post_json(self, path: str, body: dict[str, Any], policy: RetryPolicy = READ) -> dict[str, Any]:
+        """A REST call (file_stream): recorded as a Call whose operation is the path, body as variables."""
+        assert self.open, "used outside 'async with'"
+        assert path.startswith("/"), path
+        orjson.loads(orjson.dumps(body))  # what goes on the wire must be JSON
+        call = Call(path, dict(body), policy)
+        self.calls.append(call)
+        answer = self.handler(call)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer if answer is not None else {}
+
     def ops(self) -> list[str]:
         return [c.operation for c in self.calls]
 

@@ -182,6 +182,24 @@ class SyncClient:
                    fields: Sequence[str] | None = None) -> Outcome:
         return self._call(self._client.revert_run(path, backup, fields=fields))
 
+    def create_run(self, path: str, *, name: str | None = None, display_name: str | None = None,
+                   config: Mapping[str, Any] | None = None, tags: Sequence[str] | None = None,
+                   notes: str | None = None, group: str | None = None, job_type: str | None = None,
+                   sweep: str | None = None, resume: bool = False) -> Run:
+        return self._call(self._client.create_run(path, name=name, display_name=display_name, config=config,
+                                                  tags=tags, notes=notes, group=group, job_type=job_type,
+                                                  sweep=sweep, resume=resume))
+
+    def log(self, run: Run | str, rows: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]], *,
+            batch: int = 1000) -> int:
+        return self._call(self._client.log(run, rows, batch=batch))
+
+    def set_summary(self, run: Run | str, summary: Mapping[str, Any], *, replace: bool = False) -> None:
+        return self._call(self._client.set_summary(run, summary, replace=replace))
+
+    def finish(self, run: Run | str, exit_code: int = 0) -> None:
+        return self._call(self._client.finish(run, exit_code))
+
     def artifact_ref(self, ref: str) -> tuple[str, str, str]:
         return self._call(self._client.artifact_ref(ref))
 

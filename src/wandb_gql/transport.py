@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -34,6 +34,7 @@ from .errors import (AuthError, ConnectError, GraphQLResponseError, HTTPStatusEr
 from .settings import Settings
 
 log = logging.getLogger("wandb_gql")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class GraphQLTransport(Protocol):
 
     async def execute(self, operation: str, variables: dict[str, Any] | None = None,
                       policy: RetryPolicy = ...) -> dict[str, Any]: ...
+
+    async def post_json(self, path: str, body: dict[str, Any], policy: RetryPolicy = ...) -> dict[str, Any]:
+        """POST a JSON body to a REST path of the server (W&B's file_stream), same auth and errors."""
+        ...
 
     async def __aenter__(self) -> Any: ...
 
@@ -144,6 +149,8 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: st
     errors = body.get("errors") if isinstance(body, dict) else None
     errors = errors if isinstance(errors, list) else []
     detail = _messages(errors)
+    if not detail and isinstance(body, dict) and isinstance(body.get("error"), str):
+        detail = body["error"]  # REST endpoints (file_stream) answer {"error": "..."}
     detail = redact(detail or (body if isinstance(body, str) else "")[:200], secret)
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):
@@ -203,33 +210,40 @@ class _WireTransport(AIOHTTPTransport):
         body: dict[str, Any] = {"query": text, "operationName": request.operation_name}
         if request.variable_values:
             body["variables"] = request.variable_values
+        status, payload = await self.post(self.url, orjson.dumps(body))
+        if not isinstance(payload, dict) or not ("data" in payload or "errors" in payload):
+            raise TransportError(f"not a GraphQL response (HTTP {status}): {str(payload)[:200]!r}")
+        return ExecutionResult(data=payload.get("data"), errors=payload.get("errors"))
+
+    async def post(self, url: str, data: bytes) -> tuple[int, Any]:
+        """One POST on the session (its auth headers, timeouts, TLS): status and the decoded body,
+        any non-2xx raised as the library's error."""
+        assert self.session is not None, "transport used outside its client"
         try:
-            async with self.session.post(self.url, data=orjson.dumps(body), ssl=self.ssl) as resp:
+            async with self.session.post(url, data=data, ssl=self.ssl) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
         except aiohttp.ConnectionTimeoutError:
-            raise ConnectError(f"cannot reach {self.url}: no answer to the connection attempt",
+            raise ConnectError(f"cannot reach {url}: no answer to the connection attempt",
                                hint="check --base-url (WANDB_BASE_URL or wandb's settings file), the network "
                                     "and that the server is running") from None
         except asyncio.TimeoutError:
-            raise TransportError(f"request to {self.url} timed out after {self.session.timeout.total:g} s",
+            raise TransportError(f"request to {url} timed out after {self.session.timeout.total:g} s",
                                  hint="raise WANDB_HTTP_TIMEOUT or ask for less per page") from None
         except aiohttp.ClientConnectorError as e:
-            raise ConnectError(f"cannot reach {self.url}: {_cause(e)}",
+            raise ConnectError(f"cannot reach {url}: {_cause(e)}",
                                hint="check --base-url (WANDB_BASE_URL or wandb's settings file) "
                                     "and that the server is running") from None
         except aiohttp.ClientError as e:
-            raise TransportError(redact(f"connection to {self.url} failed: {type(e).__name__}: {e}",
+            raise TransportError(redact(f"connection to {url} failed: {type(e).__name__}: {e}",
                                         self._secret)) from None
         try:
             payload = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             payload = raw[:200].decode(errors="replace")
-        if status != 200:
+        if not 200 <= status < 300:
             raise _status_error(status, payload, headers, self._secret)
-        if not isinstance(payload, dict) or not ("data" in payload or "errors" in payload):
-            raise TransportError(f"not a GraphQL response (HTTP {status}): {str(payload)[:200]!r}")
-        return ExecutionResult(data=payload.get("data"), errors=payload.get("errors"))
+        return status, payload
 
 
 class Transport:
@@ -266,18 +280,54 @@ class Transport:
 
     async def execute(self, operation: str, variables: dict[str, Any] | None = None,
                       policy: RetryPolicy = READ) -> dict[str, Any]:
-        if self._session is None:
+        session = self._session
+        if session is None:
             raise WandbGQLError("use the client inside 'async with Client(...) as client:'")
         request = GraphQLRequest(self._request(operation), variable_values=variables, operation_name=operation)
+
+        async def once() -> Any:  # an ExecutionResult whose errors are the server's dicts
+            try:
+                return await session.execute(request, get_execution_result=True)
+            except TransportQueryError as e:
+                # gql raises this for any 200 whose body holds `errors` (even when asked for the
+                # execution result): a GraphQL error with partial data, not a transport failure.
+                return ExecutionResult(data=e.data, errors=e.errors or [{"message": str(e)}])
+
+        result, maybe_done = await self._attempts(operation, policy, once)
+        if result.errors:
+            failure = GraphQLResponseError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
+                                           errors=list(result.errors), data=result.data)
+            failure.after_lost = maybe_done
+            raise failure
+        return result.data or {}
+
+    async def post_json(self, path: str, body: dict[str, Any], policy: RetryPolicy = READ) -> dict[str, Any]:
+        """POST `body` to `base_url + path` (W&B's REST endpoints, e.g. file_stream) with the same
+        session, auth, retries and errors as execute(); the answer's JSON object ({} if none)."""
+        if self._gql is None or self._session is None:
+            raise WandbGQLError("use the client inside 'async with Client(...) as client:'")
+        wire = self._gql.transport
+        assert isinstance(wire, _WireTransport)
+        url, data = self.settings.base_url + path, orjson.dumps(body)
+
+        async def once() -> Any:
+            return (await wire.post(url, data))[1]
+
+        payload, _ = await self._attempts(path, policy, once)
+        return payload if isinstance(payload, dict) else {}
+
+    async def _attempts(self, label: str, policy: RetryPolicy, once: Callable[[], Awaitable[_T]]) -> tuple[_T, bool]:
+        """once() until it answers, as the policy allows; also whether an attempt before the
+        answer may have been carried out by the server (not a 429 or a refused connection)."""
         started = time.monotonic()
         attempt = 0
-        maybe_done = False  # an attempt the server may have carried out (not a 429 or a refused connect)
+        maybe_done = False
         while True:
             attempt += 1
             self.attempts += 1
             try:
                 async with self.limit:
-                    result = await self._session.execute(request, get_execution_result=True)
+                    result = await once()
                 self.limit.succeeded()
                 break
             except RateLimitError as e:
@@ -297,12 +347,6 @@ class Transport:
                 error = e
             except WandbGQLError:
                 raise
-            except TransportQueryError as e:
-                # gql raises this for any 200 whose body holds `errors` (even when asked for the
-                # execution result): a GraphQL error with partial data, not a transport failure.
-                self.limit.succeeded()
-                result = ExecutionResult(data=e.data, errors=e.errors or [{"message": str(e)}])
-                break
             except Exception as e:  # gql internals: never let them escape
                 raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
             maybe_done = maybe_done or not isinstance(error, (RateLimitError, ConnectError))
@@ -310,20 +354,15 @@ class Transport:
             budget = policy.connect_max_elapsed if isinstance(error, ConnectError) else policy.max_elapsed
             if attempt >= policy.attempts or time.monotonic() - started + delay > budget:
                 raise error
-            log.info("%s: %s; retry %d/%d in %.2f s", operation, error, attempt, policy.attempts - 1, delay)
+            log.info("%s: %s; retry %d/%d in %.2f s", label, error, attempt, policy.attempts - 1, delay)
             if self.on_retry is not None:
                 try:
-                    self.on_retry(operation, error, delay)
+                    self.on_retry(label, error, delay)
                 except Exception:  # a broken progress display must not fail the request
                     log.debug("on_retry hook failed", exc_info=True)
             await asyncio.sleep(delay)
-        log.debug("%s: ok after %d attempt(s) in %.3f s", operation, attempt, time.monotonic() - started)
-        if result.errors:
-            failure = GraphQLResponseError(f"{operation}: {redact(_messages(result.errors), self.settings.api_key)}",
-                                           errors=list(result.errors), data=result.data)
-            failure.after_lost = maybe_done
-            raise failure
-        return result.data or {}
+        log.debug("%s: ok after %d attempt(s) in %.3f s", label, attempt, time.monotonic() - started)
+        return result, maybe_done
 
     @staticmethod
     def _delay(attempt: int, error: WandbGQLError, policy: RetryPolicy) -> float:

@@ -19,6 +19,7 @@ from ..models import Outcome, Run
 from ..transport import IDEMPOTENT
 from .projects import ProjectsMixin
 from .runs import OutcomeHook, RunsMixin
+from .write import wrap_config
 
 _MOVE_BATCH = 100           # ids per moveRuns filter
 _MOVE_WAIT = 30.0           # seconds to wait for W&B's move task before calling a run unknown
@@ -27,11 +28,6 @@ _MUTATION_ERRORS = (GraphQLResponseError, TransportError, HTTPStatusError)
 # Backup field (the one vocabulary) -> UpsertBucketInput field, for plain text fields.
 _PLAIN = {"display_name": "displayName", "notes": "notes", "group": "groupName", "job_type": "jobType"}
 _REVERTIBLE = (*_PLAIN, "tags", "config", "summary")
-
-
-def _wrap_config(values: Mapping[str, Any]) -> str:
-    """W&B stores config as {"key": {"value": v}}; a backup holds the values."""
-    return orjson.dumps({k: {"value": v} for k, v in values.items()}).decode()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -136,7 +132,7 @@ class LifecycleMixin(ProjectsMixin):
         if backup.get("tags") is not None:
             fields["tags"] = list(backup["tags"])
         if backup.get("config") is not None:
-            fields["config"] = _wrap_config(backup["config"])
+            fields["config"] = wrap_config(backup["config"])
         if backup.get("summary") is not None:
             fields["summaryMetrics"] = orjson.dumps(backup["summary"]).decode()
         try:
