@@ -107,7 +107,7 @@ def fresh_api(fresh_server) -> Caller:
 
 
 class Recorder:
-    """A loopback reverse proxy in front of a server: records every GraphQL request body and
+    """A loopback reverse proxy in front of a server: records every GraphQL (and file_stream) request body and
     the size of each answer, and can fail chosen requests, so tests see what the client sent."""
 
     def __init__(self, target: str) -> None:
@@ -159,6 +159,7 @@ class Recorder:
             self._session = aiohttp.ClientSession()
             app = web.Application()
             app.router.add_post("/graphql", handle)
+            app.router.add_post("/files/{entity}/{project}/{run}/file_stream", handle)  # the write path's REST
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
