@@ -23,6 +23,7 @@ from .ledger import ledger_app
 from .projects import projects_app
 from .runs import runs_app
 from .server import server_command
+from .transfer import export_runs as _registers_runs_export_and_import  # noqa: F401
 
 try:  # typer vendors click since 0.2x; older releases use click itself
     from typer._click.exceptions import UsageError as _ClickUsageError
