@@ -1,4 +1,4 @@
-"""Streaming writers: runs (or plain records) as a table, tsv, csv, json or jsonl.
+"""Streaming writers: runs (or plain records) as a table, tsv, csv, json, jsonl or Parquet.
 
     with writer("csv", sys.stdout, ["name", "state", "summary.val/acc"]) as out:
         async for run in client.runs("demo/vision", summary_keys=["val/acc"]):
@@ -13,10 +13,21 @@ stand for every key: the columns are decided from a bounded first chunk of recor
 No writer holds every record: json/jsonl/csv/tsv write each record as it comes; a table holds
 back at most its first chunk, to size its columns. Records are `Run`s or plain mappings (a
 mapping's `a.b` column is its key `a.b`, else key `b` of its nested mapping `a`).
+
+Parquet (`parquet_writer(path, columns)`, pyarrow from the `[parquet]` extra) has the csv
+writer's columns and writes a row group every `ROW_GROUP` records, holding only that many rows.
+Column types come from the field for run fields (tags: list<string>,
+history_line_count: int64, the rest strings, times as W&B's ISO text) and, for config/summary
+keys, from the values of the first row group: only numbers -> float64 (W&B's "NaN",
+"Infinity", "-Infinity" strings become those floats), only booleans -> bool, anything else ->
+string (strings as they are, other values as JSON text, as in csv). A later value that does
+not fit its column's type is written as null and counted in `misfits`.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import time
 import unicodedata
 from collections.abc import Mapping
@@ -26,10 +37,13 @@ import orjson
 
 from .models import RUN_FIELDS, Run
 
-__all__ = ["FORMATS", "SAMPLE", "TABLE_COLUMNS", "ALL_COLUMNS", "Writer", "writer", "json_record",
+__all__ = ["FILE_FORMATS", "ROW_GROUP", "format_of_file", "parquet_writer",
+           "FORMATS", "SAMPLE", "TABLE_COLUMNS", "ALL_COLUMNS", "Writer", "writer", "json_record",
            "dumps", "write_vertical", "column_names", "is_wildcard"]
 
 FORMATS = ("table", "tsv", "csv", "json", "jsonl")
+FILE_FORMATS = ("tsv", "csv", "json", "jsonl", "parquet")  # what a file's suffix can name
+ROW_GROUP = 10_000     # records per Parquet row group: what the Parquet writer holds at most
 SAMPLE = 1000          # records held back at most, to decide `*` columns
 TABLE_SAMPLE = 100     # records a terminal table holds back to size its columns
 TABLE_COLUMNS = ("name", "display_name", "state", "created_at", "tags")
@@ -405,6 +419,133 @@ def writer(fmt: str, out: TextIO, columns: Sequence[str] | None = None, *, termi
             return _TerminalTable(out, columns, width=width, color=color, sample=sample)
         return _PlainTable(out, columns, sample)
     raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def format_of_file(path: Any) -> str | None:
+    """The format a file's suffix names (one of FILE_FORMATS), or None."""
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FILE_FORMATS else None
+
+
+# ---------------------------------------------------------------------------- Parquet
+
+_KINDS = {f.name: f.kind for f in RUN_FIELDS}
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _is_number(value: Any) -> bool:
+    return (value.__class__ in (int, float)) or (isinstance(value, str) and value in _SPECIAL_FLOATS)
+
+
+def _parquet_kind(column: str, values: Sequence[Any]) -> str:
+    """float | bool | int | tags | text: by the field, or by a config/summary key's values."""
+    kind = _KINDS.get(column)
+    if kind in ("tags", "int"):
+        return kind
+    head, dot, _ = column.partition(".")
+    if kind is not None or not dot or head not in _NESTED:
+        return "text"
+    present = [v for v in values if v is not None]
+    if present and all(v.__class__ is bool for v in present):
+        return "bool"
+    if present and all(_is_number(v) for v in present):
+        return "float"
+    return "text"
+
+
+_MISFIT = object()
+
+
+def _to_float(value: Any) -> Any:
+    if value.__class__ in (int, float):
+        return float(value)
+    if isinstance(value, str) and value in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[value]
+    return _MISFIT
+
+
+def _to_text(value: Any) -> Any:
+    return value if isinstance(value, str) else dumps(value)
+
+
+def _to_tags(value: Any) -> Any:
+    return value if isinstance(value, list) and all(isinstance(t, str) for t in value) else _MISFIT
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "float": _to_float,
+    "bool": lambda v: v if v.__class__ is bool else _MISFIT,
+    "int": lambda v: v if v.__class__ is int else _MISFIT,
+    "tags": _to_tags,
+    "text": _to_text,
+}
+
+
+class _Parquet(_Tabular):
+    """Rows buffered up to `row_group`, then written as one row group; the first decides the
+    column types (see the module docstring)."""
+
+    def __init__(self, path: Any, columns: Sequence[str] | None, sample: int = SAMPLE,
+                 row_group: int = ROW_GROUP) -> None:
+        from .export_history import _need
+
+        self._pa = _need("pyarrow", "parquet")
+        self._pq = _need("pyarrow.parquet", "parquet")
+        # The base class flushes a text stream now and then; a Parquet file has none.
+        super().__init__(io.StringIO(), columns, sample)
+        self.path = path
+        self.row_group = max(1, row_group)
+        self.misfits: dict[str, int] = {}
+        self._rows: list[list[Any]] = []
+        self._file: Any = None
+        self._kinds: list[str] = []
+
+    def _begin(self, sample: list[Any]) -> None:
+        pass
+
+    def _row(self, record: Any) -> None:
+        self._rows.append([_value(record, c) for c in self.header])
+        if len(self._rows) >= self.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        pa = self._pa
+        rows, self._rows = self._rows, []
+        columns = list(zip(*rows)) if rows else [() for _ in self.header]
+        if self._file is None:
+            self._kinds = [_parquet_kind(name, values) for name, values in zip(self.header, columns)]
+            types = {"float": pa.float64(), "bool": pa.bool_(), "int": pa.int64(), "tags": pa.list_(pa.string()),
+                     "text": pa.string()}
+            schema = pa.schema([(name, types[kind]) for name, kind in zip(self.header, self._kinds)])
+            self._file = self._pq.ParquetWriter(str(self.path), schema)
+        if not rows:
+            return
+        schema = self._file.schema
+        arrays = []
+        for name, kind, values, field in zip(self.header, self._kinds, columns, schema):
+            convert = _CONVERT[kind]
+            cells = [None if v is None else convert(v) for v in values]
+            if any(c is _MISFIT for c in cells):
+                self.misfits[name] = self.misfits.get(name, 0) + sum(c is _MISFIT for c in cells)
+                cells = [None if c is _MISFIT else c for c in cells]
+            arrays.append(pa.array(cells, type=field.type))
+        self._file.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self._start()
+        if self._rows or self._file is None:  # no records at all: still a valid file with the columns
+            self._flush()
+        self._file.close()
+
+
+def parquet_writer(path: Any, columns: Sequence[str] | None = None, *, sample: int = SAMPLE,
+                   row_group: int = ROW_GROUP) -> Writer:
+    """A streaming Parquet writer to `path` (needs pyarrow: the `[parquet]` extra); `columns` as
+    for csv (None: every field). `.misfits` counts, per column, values that did not fit its type."""
+    return _Parquet(path, columns, sample, row_group)
 
 
 def write_vertical(record: Any, columns: Sequence[str], out: TextIO, *, terminal: bool = False,

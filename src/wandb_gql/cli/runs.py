@@ -8,7 +8,10 @@ module renders the plan and asks, and `_apply` drives the engine.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, List, Optional
 
 import typer
@@ -135,6 +138,101 @@ def _late_keys_warning(late: dict[str, list[str]]) -> None:
              f"name them with {option} or --fields to include them")
 
 
+class ListFormat(str, enum.Enum):
+    """`runs list`'s formats: the shared ones plus Parquet, which only a file (--out) can take."""
+
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+ListFormatOpt = Annotated[Optional[ListFormat], typer.Option(
+    "--format", "-f", metavar="[table|tsv|csv|json|jsonl|parquet]", show_default=False, case_sensitive=False,
+    help="Output format [default: table, or what --out's suffix names]. parquet needs --out; its columns are "
+         "csv's; types: tags list<string>, history_line_count int64, other run fields strings (times as ISO "
+         "text); a config/summary key whose values in the first 10,000 runs are all numbers is float64 "
+         "(NaN/Infinity kept), all booleans bool, else string (JSON text for lists and dicts). Needs "
+         "pip install 'wandb-gql[parquet]'.")]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", metavar="FILE", show_default=False,
+    help="Write to FILE instead of stdout (.csv, .tsv, .json, .jsonl or .parquet: the suffix names the format "
+         "when -f is not given); FILE appears only once complete.")]
+
+
+def _output(fmt: Optional[ListFormat], out_file: Optional[Path]) -> str:
+    """The format: -f, else --out's suffix, else the global --format, else table."""
+    from ..errors import UsageError
+    from ..export import FILE_FORMATS, format_of_file
+
+    named = fmt.value if fmt is not None else None
+    if named == "parquet" or (named is None and out_file is not None and format_of_file(out_file) == "parquet"):
+        from ..export_history import _need
+
+        _need("pyarrow", "parquet")  # before anything is sent
+    if out_file is None:
+        if named == "parquet":
+            raise UsageError("Parquet needs --out FILE", hint="e.g. -f parquet --out runs.parquet")
+        return out_format(Format(named) if named else None).value
+    suffixed = format_of_file(out_file)
+    if named is None:
+        if suffixed is None:
+            raise UsageError(f"cannot tell the format of {str(out_file)!r}",
+                             hint=f"name it FILE.{', .'.join(FILE_FORMATS)}, or give -f")
+        return suffixed
+    if suffixed is not None and suffixed != named:
+        raise UsageError(f"-f {named} but --out names a .{suffixed} file", hint="make them agree, or leave out -f")
+    return named
+
+
+class _OutFile:
+    """--out FILE: written as FILE.part, renamed to FILE once complete, removed if anything fails,
+    so FILE is never a half-written export."""
+
+    def __init__(self, path: Path) -> None:
+        from ..errors import UsageError
+
+        self.path = path
+        self.part = path.with_name(path.name + ".part")
+        try:
+            self.text = open(self.part, "w", encoding="utf-8", newline="")
+        except OSError as e:
+            raise UsageError(f"cannot write {str(path)!r}: {e.strerror}", hint="choose a writable path") from None
+
+    def __enter__(self) -> "_OutFile":
+        return self
+
+    def __exit__(self, exc_type: Any, *_rest: Any) -> None:
+        import os
+
+        self.text.close()
+        if exc_type is None:
+            os.replace(self.part, self.path)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self.part)
+
+
+def _file_writer(name: str, target: _OutFile, columns: Optional[list[str]]) -> "Writer":
+    from ..export import parquet_writer, writer
+
+    if name == "parquet":
+        return parquet_writer(target.part, columns)
+    return writer(name, target.text, columns)
+
+
+def _misfits_warning(writer: "Writer") -> None:
+    from ..export import ROW_GROUP
+
+    misfits: dict[str, int] = getattr(writer, "misfits", {})
+    if misfits:
+        shown = ", ".join(f"{column} ({n:,})" for column, n in list(misfits.items())[:8])
+        warn(f"values that did not fit their column's type (decided by the first {ROW_GROUP:,} runs) were left "
+             f"empty: {shown}; -f jsonl keeps every value as it is")
+
+
 # ---------------------------------------------------------------------------- reading
 
 
@@ -142,6 +240,7 @@ def _late_keys_warning(late: dict[str, list[str]]) -> None:
     "wbgql runs list demo/vision --where 'state = crashed' --summary-keys loss",
     "wbgql runs list demo/vision --order -summary.val/acc -n 10 --fields name,summary.val/acc",
     "wbgql runs list https://wandb.ai/ENTITY/PROJECT -f jsonl --all > runs.jsonl",
+    "wbgql runs list ENTITY/PROJECT --summary-keys loss,val/acc --out runs.parquet",
     "wbgql --local runs list demo/vision --deleted",
     "wbgql --local runs list demo/vision --uses features:v1 --where 'state = finished'"))
 def list_runs(
@@ -165,12 +264,15 @@ def list_runs(
     logged: Annotated[Optional[str], typer.Option(
         "--logged", metavar="COLLECTION:VERSION", show_default=False,
         help="Only the run that logged this artifact version, e.g. features:v1 or model:best, combined with --where.")] = None,
-    fmt: FormatOpt = None,
+    fmt: ListFormatOpt = None,
+    out_file: OutOpt = None,
 ) -> None:
-    """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive."""
+    """List runs, newest first: a table, or tsv/csv/json/jsonl streamed as pages arrive (or Parquet
+    to a file, a row group at a time)."""
     from ..errors import UsageError
 
     with errors():
+        name = _output(fmt, out_file)
         if limit is not None and all_rows:
             raise UsageError("give either --limit N or --all, not both")
         artifact_runs = _artifact_runs(path, uses, logged)
@@ -180,18 +282,23 @@ def list_runs(
             others = [name for name, given in (("--fields", fields is not None), ("--config-keys", config_keys),
                                                ("--summary-keys", summary_keys),
                                                ("--order", order != "-created_at")) if given]
+            if out_file is not None:
+                others.append("--out")
             if others:
                 raise UsageError(f"--deleted shows name, display name, state, deleted and purge dates, the most "
                                  f"recently deleted first: not with {', '.join(others)}")
-            _list_deleted(path, compile_filter(filters, where), limit, all_rows, out_format(fmt))
+            _list_deleted(path, compile_filter(filters, where), limit, all_rows, Format(name))
             return
         query = compile_filter(filters, where)
-        out = out_format(fmt)
+        # Parquet has csv's columns; a file gets a table as a person reads it, unpadded.
+        out = Format.csv if name == "parquet" else Format(name)
         shown = view(out, fields, config_keys, summary_keys)
-        capped = limit is None and not all_rows and out == Format.table and stdout_is_terminal()
+        capped = limit is None and not all_rows and out == Format.table and stdout_is_terminal() and out_file is None
         cap = DEFAULT_LIMIT if capped else limit
         # A bar only where the rows are not already on the screen.
-        bar = stderr_is_terminal() and not stdout_is_terminal()
+        bar = stderr_is_terminal() and (out_file is not None or not stdout_is_terminal())
+        target = _OutFile(out_file) if out_file is not None else None
+        written: list[int] = []
 
         async def work(client: "Client") -> None:
             import asyncio
@@ -205,7 +312,7 @@ def list_runs(
 
                 counting.add_done_callback(counted)
             STATUS.start("fetching runs", total=cap, bar=bar)
-            writer = make_writer(out, shown.columns)
+            writer = make_writer(out, shown.columns) if target is None else _file_writer(name, target, shown.columns)
             try:
                 async for item in _runs_of(client, path, queries, order, per_page, cap, shown.fetch):
                     writer.write(item)
@@ -213,6 +320,8 @@ def list_runs(
                 writer.close()
                 STATUS.stop()
                 _late_keys_warning(writer.late_keys)
+                _misfits_warning(writer)
+                written.append(writer.count)
                 if capped and counting is not None:
                     try:
                         total = await counting
@@ -224,7 +333,12 @@ def list_runs(
                 if counting is not None and not counting.done():
                     counting.cancel()
 
-        run(work)
+        if target is None:
+            run(work)
+            return
+        with target:
+            run(work)
+        note(f"{sum(written):,} runs written to {target.path}")
 
 
 # The server's largest page, and so the most ids one `name $in` asks for: a dataset used by
