@@ -91,8 +91,7 @@ class FakeTransport:
         """A REST call (file_stream): recorded as a Call whose operation is the path, body as variables."""
         assert self.open, "used outside 'async with'"
         assert path.startswith("/"), path
-        orjson.loads(orjson.dumps(body))  # what goes on the wire must be JSON
-        call = Call(path, dict(body), policy)
+        call = Call(path, orjson.loads(orjson.dumps(body)), policy)  # as on the wire: JSON, copied
         self.calls.append(call)
         answer = self.handler(call)
         if inspect.isawaitable(answer):

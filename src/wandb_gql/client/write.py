@@ -109,7 +109,8 @@ class WriteMixin(RunsMixin):
         """A new run in ENTITY/PROJECT (the project is made if missing), as read back: `name` is
         the run id (None: a new random 8-character id, as the SDK makes). An id the project holds
         already raises RunExistsError, unless resume=True: then the existing run comes back
-        unchanged. config holds plain values (stored as W&B's {"key": {"value": v}})."""
+        unchanged. config holds plain values (stored as W&B's {"key": {"value": v}}), plus the
+        `_wandb` entry the SDK writes (wandb.Api hides it), so the SDK can resume the run."""
         entity, project = await self.project_path(path)
         if name is None:
             name = new_run_id()
@@ -129,11 +130,12 @@ class WriteMixin(RunsMixin):
                 raise UsageError(f"tags must be a list of non-empty strings, not {tags!r}",
                                  hint="e.g. tags=['baseline']")
             fields["tags"] = list(tags)
-        if config is not None:
-            if not isinstance(config, Mapping):
-                raise UsageError(f"config must be a mapping of names to values, not {type(config).__name__}")
-            _check_keys(config, "config")
-            fields["config"] = wrap_config(config)
+        if config is not None and not isinstance(config, Mapping):
+            raise UsageError(f"config must be a mapping of names to values, not {type(config).__name__}")
+        _check_keys(config or {}, "config")
+        # `_wandb.t` (the SDK's telemetry, here empty) is how the SDK tells an initialized run:
+        # without it, wandb.init(id=..., resume="must") calls the run missing.
+        fields["config"] = wrap_config({"_wandb": {"t": {}}, **(config or {})})
         run_path = f"{entity}/{project}/{name}"
         try:
             existing: Run | None = await self.run(run_path)
@@ -177,13 +179,13 @@ class WriteMixin(RunsMixin):
             index = 0
 
             async def send() -> None:
-                nonlocal offset
+                nonlocal offset, lines
                 if lines:
+                    sent, lines = lines, []
+                    # The server writes line N at index N: a retry of this body changes nothing.
                     await self.transport.post_json(url, {"files": {HISTORY_FILE: {"offset": offset,
-                                                                                   "content": lines}}},
-                                                   IDEMPOTENT)  # the server writes line N at N: safe to repeat
-                    offset += len(lines)
-                    lines.clear()
+                                                                                   "content": sent}}}, IDEMPOTENT)
+                    offset += len(sent)
 
             async for row in _each(rows):
                 if not isinstance(row, Mapping):
