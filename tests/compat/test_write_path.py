@@ -184,3 +184,122 @@ def test_sdk_resume_must_continues_a_run_we_created(wb, server, viewer_entity, p
     back = wb.Api().run(f"{path}/sdkres01")
     assert [r["_step"] for r in back.scan_history(keys=["loss"])] == list(range(6))
     assert back.state == "finished"
+
+
+# -- crashes and lost answers (no SDK needed) ---------------------------------------------------
+KILL_ROWS = 20_000
+_LOGGER = """
+import asyncio, sys, time
+from wandb_gql import Client
+base, key, path, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+def rows():  # a pipeline producing rows at its own pace
+    for i in range(n):
+        if i % 1000 == 0:
+            time.sleep(0.05)
+        yield {"_step": i, "x": i, "y": {"z": float(i)}}
+
+async def main():
+    async with Client(base, key) as c:
+        await c.log(path, rows(), batch=1000)
+
+asyncio.run(main())
+"""
+
+
+def _line_count(api: Any, path: str) -> int:
+    entity, project, name = path.split("/")
+    data = api.ok("query($e: String!, $p: String!, $n: String!) { project(name: $p, entityName: $e) "
+                  "{ run(name: $n) { historyLineCount } } }", {"e": entity, "p": project, "n": name})
+    return int(data["project"]["run"]["historyLineCount"])
+
+
+def _all_steps(server: Any, path: str) -> list[int]:
+    async def read() -> list[int]:
+        async with _client(server) as c:
+            steps: list[int] = []
+            async for _run, rows in c.history(path.rsplit("/", 1)[0], keys=None, full=True):
+                steps += [r["_step"] for r in rows]
+            return steps
+
+    return asyncio.run(read())
+
+
+def _created(server: Any, path: str) -> str:
+    async def go() -> str:
+        async with _client(server) as c:
+            run = await c.create_run(path)
+            return f"{run.entity}/{run.project}/{run.name}"
+
+    return asyncio.run(go())
+
+
+def test_a_log_killed_midway_and_run_again_has_every_row_once(server, api, viewer_entity, project_name, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _created(server, f"{viewer_entity}/{project_name}")
+    args = [sys.executable, "-c", _LOGGER, server.base_url, server.api_key, path, str(KILL_ROWS)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and _line_count(api, path) < 3000:
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    cut = _line_count(api, path)
+    assert 3000 <= cut < KILL_ROWS  # killed midway
+
+    async def again() -> int:
+        async with _client(server) as c:
+            return await c.log(path, ({"_step": i, "x": i, "y": {"z": float(i)}} for i in range(KILL_ROWS)))
+
+    assert asyncio.run(again()) == KILL_ROWS
+    assert _line_count(api, path) == KILL_ROWS
+    assert _all_steps(server, path) == list(range(KILL_ROWS))  # no duplicate, no gap
+
+
+def test_a_lost_answer_or_a_5xx_is_retried_at_the_same_offset(server, recorder, viewer_entity, project_name):
+    path = _created(server, f"{viewer_entity}/{project_name}")
+    streams = [0]
+
+    def file_stream(body: dict[str, Any]) -> bool:
+        return "files" in body
+
+    def first_stream_fails(body: dict[str, Any]) -> Any:
+        if file_stream(body):
+            streams[0] += 1
+            return 503 if streams[0] == 1 else None
+        return None
+
+    recorder.drop_after = lambda body: file_stream(body) and streams[0] == 3  # third request's answer lost
+    recorder.fail_when = first_stream_fails
+
+    async def go() -> int:
+        async with Client(recorder.base_url, server.api_key) as c:
+            return await c.log(path, [{"_step": i, "v": i} for i in range(2500)], batch=1000)
+
+    assert asyncio.run(go()) == 2500
+    offsets = [r["files"]["wandb-history.jsonl"]["offset"] for r in recorder.requests if file_stream(r)]
+    assert offsets == [0, 0, 1000, 1000, 2000]  # the 503 and the lost answer each sent again, same offset
+    assert _all_steps(server, path) == list(range(2500))
+
+
+def test_a_refused_file_stream_is_one_line_without_the_key(server, recorder, viewer_entity, project_name):
+    from wandb_gql.errors import HTTPStatusError
+
+    path = _created(server, f"{viewer_entity}/{project_name}")
+    recorder.fail_when = lambda body: (400, ["offset out of range"]) if "files" in body else None
+
+    async def go() -> None:
+        async with Client(recorder.base_url, server.api_key) as c:
+            await c.log(path, [{"v": 1}])
+
+    with pytest.raises(HTTPStatusError) as caught:
+        asyncio.run(go())
+    message = str(caught.value)
+    assert "offset out of range" in message and "\n" not in message and server.api_key not in message
+    assert sum(1 for r in recorder.requests if "files" in r) == 1  # a 400 is not asked again
