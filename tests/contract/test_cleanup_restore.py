@@ -146,10 +146,13 @@ async def test_purged_runs_are_recreated_from_their_backup(tmp_path):
 
             result = await restore_from_ledger(c, ledger, recreate=True)
             assert {o.status for o in result.outcomes} == {"restored"}
-            # the backup held history; file_stream is out of scope, and the outcome says so
-            assert all("history" in (o.error or "") for o in result.outcomes)
-            assert await snapshot(c, path, ids) == before
+            assert all(o.error is None for o in result.outcomes)
+            assert await snapshot(c, path, ids) == before  # state and summary too, after file_stream
             assert result.verify["ok"] and result.verify["expected_change"] == 3
+            # the backup's history is written again, through file_stream (Client.log)
+            got = {run.name: rows async for run, rows in c.history(path, filters={"name": {"$in": ids}},
+                                                                   keys=["loss"], full=True) if rows}
+            assert got == {i: [{"_step": 0, "loss": 1.0}, {"_step": 1, "loss": 0.5}] for i in ids}
 
 
 async def test_recreate_never_overrides_a_soft_deleted_run(demo, tmp_path):

@@ -2,8 +2,9 @@
 
 A backup is one run in the one vocabulary (`Run.to_dict()`: name, display_name, state, tags,
 group, job_type, sweep, notes, config and summary whole, created_at, user; `history` when the
-ledger was asked to keep it). What W&B's API can set again is set again; created_at and user
-cannot be (upsertBucket has no such inputs), so a run re-created after a purge is new by them.
+ledger was asked to keep it). What W&B's API can set again is set again, history through
+file_stream (Client.log); created_at and user cannot be (upsertBucket has no such inputs), so a
+run re-created after a purge is new by them.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import orjson
 
 from ..errors import GraphQLResponseError, HTTPStatusError, NotFoundError, TransportError, UsageError
+from ..export_history import decode_value
 from ..models import Outcome, Run
 from ..transport import IDEMPOTENT
 from .projects import ProjectsMixin
 from .runs import OutcomeHook, RunsMixin
-from .write import wrap_config
+from .write import WriteMixin, wrap_config
 
 _MOVE_BATCH = 100           # ids per moveRuns filter
 _MOVE_WAIT = 30.0           # seconds to wait for W&B's move task before calling a run unknown
@@ -41,6 +43,11 @@ class LifecycleMixin(ProjectsMixin):
     @property
     def _runs(self) -> RunsMixin:
         assert isinstance(self, RunsMixin), "LifecycleMixin is part of Client"
+        return self
+
+    @property
+    def _writer(self) -> WriteMixin:
+        assert isinstance(self, WriteMixin), "LifecycleMixin is part of Client"
         return self
 
     async def move_runs(self, path: str, ids: Iterable[str], to_path: str, *,
@@ -117,10 +124,12 @@ class LifecycleMixin(ProjectsMixin):
     async def recreate_run(self, path: str, backup: Mapping[str, Any]) -> Outcome:
         """Write a run from its backup record (see the module docstring) with upsertBucket by run
         id: a run gone for good is created again with its display name, state, config, summary,
-        tags, notes, group, job type and sweep; `restored` when the run is there afterwards,
-        `failed` when the server refused (a soft-deleted run: restore it instead; W&B may refuse
-        a purged id too). History is not written (that is file_stream's job): when the backup
-        holds some, the outcome's error says it was not re-created."""
+        tags, notes, group, job type and sweep, and the backup's history rows are logged again
+        (Client.log: steps already there are skipped, so a repeat adds nothing); then its state
+        and summary are set once more, since file_stream marks a run running. `restored` when
+        all of it was written, `failed` when the server refused (a soft-deleted run: restore it
+        instead; W&B may refuse a purged id too) or the history could not be written (the error
+        says which; running it again continues where it stopped)."""
         entity, project = await self.project_path(path)
         name = backup.get("name")
         if not name:
@@ -140,9 +149,20 @@ class LifecycleMixin(ProjectsMixin):
         except _MUTATION_ERRORS as e:
             return Outcome(name, "failed", f"not re-created: {e}")
         history = backup.get("history")
-        note = (f"re-created without its history ({len(history)} rows in the backup): wbgql does not write "
-                "history (that goes through W&B's file_stream)") if history else None
-        return Outcome(name, "restored", note)
+        if history:
+            # Backups hold rows as W&B serves them: NaN/±Infinity as strings, logged again as floats.
+            rows = ({k: decode_value(v) for k, v in row.items()} if isinstance(row, Mapping) else row
+                    for row in history)
+            after = {k: fields[k] for k in ("state", "summaryMetrics") if k in fields}
+            try:
+                await self._writer.log(f"{entity}/{project}/{name}", rows)
+                if after:
+                    keys = {k: fields[k] for k in ("entityName", "modelName", "name")}
+                    await self._execute("RecreateRun", {"input": {**keys, **after}}, IDEMPOTENT)
+            except (*_MUTATION_ERRORS, NotFoundError, UsageError) as e:
+                return Outcome(name, "failed", f"re-created, but its history ({len(history)} rows in the backup) "
+                                               f"was not all written: {e}; run the restore again to continue")
+        return Outcome(name, "restored")
 
     async def revert_run(self, path: str, backup: Mapping[str, Any], *,
                          fields: Sequence[str] | None = None) -> Outcome:
