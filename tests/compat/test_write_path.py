@@ -303,3 +303,25 @@ def test_a_refused_file_stream_is_one_line_without_the_key(server, recorder, vie
     message = str(caught.value)
     assert "offset out of range" in message and "\n" not in message and server.api_key not in message
     assert sum(1 for r in recorder.requests if "files" in r) == 1  # a 400 is not asked again
+
+
+def test_recreate_run_writes_a_backups_history_with_non_finite_values(wb, server, viewer_entity, project_name):
+    """A ledger backup holds rows as W&B serves them (dotted keys, "NaN"/"Infinity" strings):
+    re-created, they read back through wandb.Api as the original run's did, and again adds nothing."""
+    history = [{"_step": i, "_runtime": float(i), "_timestamp": 1.8e9 + i, "train.loss": v}
+               for i, v in enumerate([0.5, "NaN", "Infinity", "-Infinity", 0.25])]
+    backup = {"name": "purged01", "state": "crashed", "tags": ["kept"], "config": {"lr": 0.1},
+              "summary": {"train.loss": 0.25}, "history": history}
+    path = f"{viewer_entity}/{project_name}"
+
+    async def recreate() -> list[Any]:
+        async with _client(server) as c:
+            return [await c.recreate_run(path, backup), await c.recreate_run(path, backup)]
+
+    outcomes = asyncio.run(recreate())
+    assert [(o.status, o.error) for o in outcomes] == [("restored", None), ("restored", None)]
+    back = wb.Api().run(f"{path}/purged01")
+    assert back.state == "crashed" and back.config == {"lr": 0.1} and dict(back.summary) == {"train.loss": 0.25}
+    assert back.history_keys["keys"]["train.loss"]["typeCounts"] == [{"type": "number", "count": 5}]
+    rows = back.history(keys=["train.loss"], samples=100, pandas=False)
+    _rows_equal(rows, [{"_step": i, "train.loss": float(r["train.loss"])} for i, r in enumerate(history)])
