@@ -209,3 +209,16 @@ def test_sync_twins():
         c.set_summary(created, {"x": 2})
         c.finish(created)
     assert store.finished == (True, 0) and store.summary == {"old": 1, "x": 2}
+
+
+def test_a_bad_row_late_in_a_list_stops_everything_and_in_a_stream_keeps_earlier_batches():
+    rows = [{"_step": i} for i in range(1500)] + [{"_step": "1501"}]
+    store = FakeRun()
+    with pytest.raises(UsageError, match="row 1500"):
+        run(lambda c: c.log(PATH, rows, batch=1000), store)
+    assert store.lines == []  # a list is checked whole first
+    with pytest.raises(UsageError, match="row 1500"):
+        run(lambda c: c.log(PATH, iter(rows), batch=1000), store)
+    assert len(store.lines) == 1000  # an iterator: the batch before the bad row is written
+    count, _ = run(lambda c: c.log(PATH, rows[:1500], batch=1000), store)
+    assert count == 1500 and [json.loads(line)["_step"] for line in store.lines] == list(range(1500))

@@ -88,10 +88,14 @@ def _step_of(row: Mapping[str, Any], index: int) -> int | None:
 
 
 def _epoch(created_at: str | None) -> float | None:
+    """W&B's createdAt (UTC, "Z" or no zone) as epoch seconds; None when unreadable."""
+    if not created_at:
+        return None
     try:
-        return datetime.fromisoformat(created_at).replace(tzinfo=timezone.utc).timestamp() if created_at else None
+        when = datetime.fromisoformat(created_at.removesuffix("Z"))
     except ValueError:
         return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _json_field(value: Any) -> dict[str, Any]:
@@ -158,8 +162,10 @@ class WriteMixin(RunsMixin):
         the run's history line count afterwards. `_step` is kept when given, else the next step
         after the last one; `_runtime`/`_timestamp` are filled in when missing; nested dicts go
         nested (W&B flattens them to dotted keys). Resumable (see the module docstring): rows
-        whose `_step` is at or below the last stored step are skipped. Each batch is checked
-        before it is sent: a bad row raises UsageError, and the batches before it stay written."""
+        whose `_step` is at or below the last stored step are skipped. A bad row raises
+        UsageError: rows given as a list or other sequence are all checked before any is sent;
+        rows from an iterator are checked a batch at a time, so earlier batches stay written
+        (and a re-run continues after them)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise UsageError(f"batch must be a positive integer, not {batch!r}")
         if isinstance(rows, Mapping) or isinstance(rows, (str, bytes)):
@@ -175,38 +181,39 @@ class WriteMixin(RunsMixin):
                 last_step = offset - 1  # no lastStep reported: the SDK numbers steps by line count
             created = _epoch(state.get("createdAt"))
             url = f"/files/{entity}/{project}/{name}/file_stream"
-            lines: list[str] = []
-            index = 0
 
-            async def send() -> None:
-                nonlocal offset, lines
-                if lines:
-                    sent, lines = lines, []
-                    # The server writes line N at index N: a retry of this body changes nothing.
-                    await self.transport.post_json(url, {"files": {HISTORY_FILE: {"offset": offset,
-                                                                                   "content": sent}}}, IDEMPOTENT)
-                    offset += len(sent)
+            async def send(lines: list[str]) -> None:
+                nonlocal offset
+                # The server writes line N at index N: a retry of this body changes nothing.
+                await self.transport.post_json(url, {"files": {HISTORY_FILE: {"offset": offset, "content": lines}}},
+                                               IDEMPOTENT)
+                offset += len(lines)
 
+            whole = isinstance(rows, Sequence)  # rows in memory already: all checked before any is sent
+            pending: list[str] = []
+            index = -1
             async for row in _each(rows):
+                index += 1
                 if not isinstance(row, Mapping):
                     raise UsageError(f"row {index} is a {type(row).__name__}, not a mapping of metric names to values",
                                      hint="log rows like {'loss': 0.5}")
                 step = _step_of(row, index)
-                index += 1
                 if step is not None and step <= last_step:
                     continue  # written already (a re-run after a crash), or a step W&B would drop
-                _check_keys(row, f"row {index - 1}")
+                _check_keys(row, f"row {index}")
                 out = dict(row)
                 out[STEP] = step = last_step + 1 if step is None else step
                 if TIMESTAMP not in out:
                     out[TIMESTAMP] = time.time()
                 if RUNTIME not in out and created is not None and isinstance(out[TIMESTAMP], (int, float)):
                     out[RUNTIME] = max(0.0, out[TIMESTAMP] - created)
-                lines.append(_dumps(out, f"row {index - 1}"))
+                pending.append(_dumps(out, f"row {index}"))
                 last_step = step
-                if len(lines) >= batch:
-                    await send()
-            await send()
+                if not whole and len(pending) >= batch:
+                    lines, pending = pending, []
+                    await send(lines)
+            for start in range(0, len(pending), batch):
+                await send(pending[start:start + batch])
             return offset
 
     async def set_summary(self, run: Run | str, summary: Mapping[str, Any], *, replace: bool = False) -> None:
