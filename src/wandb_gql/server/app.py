@@ -21,10 +21,11 @@ from aiohttp import web
 from graphql import DocumentNode, ExecutionResult, GraphQLError, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
-from .db import transaction
-from .executor import executor_options
+from .db import Deadline, time_limit, transaction
+from .executor import DEADLINE, executor_options
 from . import tokens
 from .faults import Faults
+from .limits import LimitExceeded, Limits, Shape, check_cost, check_shape, measure
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema
 from .store import BadInput, Store, Viewer
@@ -46,20 +47,41 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
     return _json({"errors": [{"message": message}]}, status, headers)
 
 
+def _refused(e: LimitExceeded) -> web.Response:
+    return _json({"errors": [{"message": e.message, "extensions": {"code": e.code}}]}, e.status)
+
+
+class Prepared:
+    """A query text parsed, validated and measured once: what the document cache holds."""
+
+    __slots__ = ("doc", "errors", "shapes", "size")
+
+    def __init__(self, doc: DocumentNode | None, errors: list[GraphQLError],
+                 shapes: dict[str | None, Shape], size: int) -> None:
+        self.doc, self.errors, self.shapes, self.size = doc, errors, shapes, size
+
+    def shape(self, operation: str | None) -> Shape | None:
+        if operation is None and len(self.shapes) == 1:
+            return next(iter(self.shapes.values()))
+        return self.shapes.get(operation)
+
+
 class Server:
     """Everything one running server holds: storage, the executable schema, faults, retention."""
 
     def __init__(self, store: Store, *, retention: timedelta = timedelta(days=7),
                  faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = (),
-                 url_ttl: float = tokens.DEFAULT_TTL) -> None:
+                 url_ttl: float = tokens.DEFAULT_TTL, limits: Limits | None = None) -> None:
         self.store = store
+        self.limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
         self.faults = faults or Faults()
         self.schema = executable_schema()
         self._check_documents()
         self._ephemeral = {k: store.default_user for k in ephemeral_keys}
-        self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
+        self._documents: OrderedDict[str, Prepared] = OrderedDict()
+        self._documents_bytes = 0
 
     def _check_documents(self) -> None:
         """The client's documents must be valid here: checked once at start, never per request."""
@@ -87,21 +109,49 @@ class Server:
                 return viewer
         return self.store.authenticate(key)
 
-    def document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
-        """Parse and validate once per distinct query text; the SDK repeats the same few."""
+    def document(self, query: str) -> Prepared:
+        """Parse, validate and measure once per distinct query text; the SDK repeats the same few.
+        Over-limit documents are refused before graphql-core's validation, some of whose rules
+        (overlapping fields) grow with the square of the field count."""
         cached = self._documents.get(query)
-        if cached is None:
-            try:
-                doc = parse(query)
-                cached = (doc, validate(self.schema, doc))
-            except GraphQLSyntaxError as e:
-                cached = (None, [e])
-            self._documents[query] = cached
-            if len(self._documents) > 512:
-                self._documents.popitem(last=False)
-        else:
+        if cached is not None:
             self._documents.move_to_end(query)
+            return cached
+        limits = self.limits
+        try:
+            doc = parse(query, max_tokens=limits.max_tokens)
+        except GraphQLSyntaxError as syntax:
+            e: GraphQLError = syntax
+            if "Parsing aborted" in e.message:  # graphql-core's words for max_tokens
+                e = LimitExceeded("QUERY_TOO_LONG", f"query has more than {limits.max_tokens:,} tokens (the "
+                                  "server's limit); split it into several requests").error()
+            cached = Prepared(None, [e], {}, len(query))
+        except RecursionError:
+            cached = Prepared(None, [LimitExceeded("QUERY_TOO_DEEP", "query is nested too deeply to parse").error()],
+                              {}, len(query))
+        else:
+            shapes = measure(self.schema, doc, limits.max_depth)
+            try:
+                for shape in shapes.values():
+                    check_shape(shape, limits)
+            except LimitExceeded as e:
+                cached = Prepared(None, [e.error()], {}, len(query))
+            else:
+                cached = Prepared(doc, validate(self.schema, doc), shapes, len(query))
+        self._remember(query, cached)
         return cached
+
+    def _remember(self, query: str, prepared: Prepared) -> None:
+        """Keep the cache within its count and its bytes of query text (a parsed document takes
+        tens of times its text); a text too large for the cache is simply not kept."""
+        limits = self.limits
+        if prepared.size > limits.cache_bytes // 8:
+            return
+        self._documents[query] = prepared
+        self._documents_bytes += prepared.size
+        while len(self._documents) > limits.cache_entries or self._documents_bytes > limits.cache_bytes:
+            _, dropped = self._documents.popitem(last=False)
+            self._documents_bytes -= dropped.size
 
     def purge(self) -> int:
         with transaction(self.store.conn):
@@ -124,13 +174,55 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
         out["path"] = error.path
     if error.locations:
         out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.extensions:
+        out["extensions"] = error.extensions
     return out
 
 
-async def graphql_handler(request: web.Request) -> web.Response:
+async def read_body(request: web.Request, cap: int) -> bytes:
+    """The request body, refused as soon as it passes `cap` bytes. aiohttp inflates a gzip or
+    deflate body as it is read, so the cap counts inflated bytes and a bomb is never inflated
+    past it; an uncompressed body that announces more is refused before any of it is read."""
+    declared = request.content_length
+    if declared is not None and declared > cap and not request.headers.get("Content-Encoding"):
+        raise _too_large(cap)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap)
+        chunks.append(chunk)
+
+
+def _too_large(cap: int) -> LimitExceeded:
+    return LimitExceeded("BODY_TOO_LARGE", f"request body is larger than {cap:,} bytes (after decompression), "
+                         "the server's limit; send less per request", status=413)
+
+
+async def _refuse_unread(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Answer without reading the rest of the body. aiohttp would otherwise read (and inflate)
+    the leftover for up to 10 s before reusing the connection, so a compressed leftover ends
+    the connection once the answer is out."""
+    if request.can_read_body and request.headers.get("Content-Encoding"):
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
+    return response
+
+
+async def graphql_handler(request: web.Request) -> web.StreamResponse:
     server: Server = request.app[SERVER]
+    limits = server.limits
     try:
-        payload = orjson.loads(await request.read())
+        raw = await read_body(request, limits.max_body)
+    except LimitExceeded as e:
+        return await _refuse_unread(request, _refused(e))
+    try:
+        payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _error('request body must be JSON: {"query": "...", "variables": {...}}', 400)
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
@@ -138,16 +230,35 @@ async def graphql_handler(request: web.Request) -> web.Response:
     variables = payload.get("variables") or {}
     if not isinstance(variables, dict):
         return _error('"variables" must be a JSON object', 400)
-    doc, errors = server.document(payload["query"])
-    if doc is None or errors:
-        return _json({"errors": [_format_error(e) for e in errors]}, 400)
-    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
-                  server.url_ttl)
+    prepared = server.document(payload["query"])
+    if prepared.doc is None or prepared.errors:
+        return _json({"errors": [_format_error(e) for e in prepared.errors]}, 400)
     # operationName "" means none: the SDK's wandb-core sends it that way.
     operation = payload.get("operationName") or None
-    with transaction(server.store.conn):
-        result = execute(server.schema, doc, context_value=ctx, variable_values=variables,
-                         operation_name=operation, **_EXECUTOR)
+    shape = prepared.shape(operation)
+    if shape is not None:  # None: an unknown operation, which graphql-core reports
+        try:
+            check_cost(shape, variables, limits)
+        except LimitExceeded as e:
+            return _refused(e)
+    ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
+                  server.url_ttl)
+    transport = request.transport
+    deadline = Deadline(limits.time_limit, lambda: transport is None or transport.is_closing())
+    try:
+        with transaction(server.store.conn), time_limit(server.store.conn, deadline):
+            token = DEADLINE.set(deadline)
+            try:
+                result = execute(server.schema, prepared.doc, context_value=ctx, variable_values=variables,
+                                 operation_name=operation, **_EXECUTOR)
+            finally:
+                DEADLINE.reset(token)
+            if deadline.hit:
+                raise _timed_out(limits)  # rolls back whatever part of a mutation ran
+    except LimitExceeded as e:
+        log.warning("request stopped (over the %g s time limit, or its client left): %s", limits.time_limit,
+                    (operation or payload["query"][:80]).replace("\n", " "))
+        return _refused(e)
     assert isinstance(result, ExecutionResult)  # every resolver here is synchronous
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
@@ -155,16 +266,29 @@ async def graphql_handler(request: web.Request) -> web.Response:
     return _json(body, 400 if result.data is None and result.errors else 200)
 
 
-async def file_stream_handler(request: web.Request) -> web.Response:
+def _timed_out(limits: Limits) -> LimitExceeded:
+    return LimitExceeded("QUERY_TIMEOUT", f"query took longer than {limits.time_limit:g} s (the server's "
+                         "--time-limit) and was stopped; ask for less per request (smaller pages, fewer runs)")
+
+
+async def file_stream_handler(request: web.Request) -> web.StreamResponse:
     """W&B's file_stream: never answers 5xx (the SDK would retry and hang finish())."""
     server: Server = request.app[SERVER]
     store = server.store
     try:
-        payload = loads_lenient(await request.read() or b"{}")
-    except ValueError:
-        return _json({"error": "body must be a JSON object"}, 400)
+        raw = await read_body(request, server.limits.max_stream_body)
+    except LimitExceeded as e:
+        return await _refuse_unread(request, _json({"error": e.message}, e.status))
+    try:
+        payload = loads_lenient(raw or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: e.g. 200,000 "[" in a row
+        return _json({"error": "body must be a JSON object (it is not valid JSON)"}, 400)
     if not isinstance(payload, dict):
         return _json({"error": "body must be a JSON object"}, 400)
+    try:
+        payload = checked_file_stream(payload)
+    except BadInput as e:
+        return _json({"error": f"malformed file_stream request: {e}"}, 400)
     m = request.match_info
     project = store.project(m["entity"], m["project"])
     run = store.run(project["id"], m["run"], deleted=True) if project else None
@@ -175,7 +299,7 @@ async def file_stream_handler(request: web.Request) -> web.Response:
     try:
         with transaction(store.conn):
             _apply_file_stream(store, run, payload)
-    except (BadInput, ValueError, TypeError, KeyError) as e:
+    except (BadInput, ValueError, TypeError, KeyError, RecursionError) as e:
         return _json({"error": f"malformed file_stream request: {e}"}, 400)
     except Exception:
         log.exception("file_stream failed")
@@ -183,14 +307,44 @@ async def file_stream_handler(request: web.Request) -> web.Response:
     return _json({"exitcode": None, "limits": {}})
 
 
-def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) -> None:
+# Line numbers and counts are GraphQL Int (32-bit) on the way out: a stored offset of 3e9 made
+# every listing of the project fail ("Int cannot represent non 32-bit signed integer value").
+_MAX_LINES = 2**31 - 1
+
+
+def checked_file_stream(payload: dict[str, Any]) -> dict[str, Any]:
+    """The body with every field typed and in range, or BadInput naming the first that is not."""
     files = payload.get("files") or {}
     if not isinstance(files, dict):
-        raise BadInput('"files" must be an object')
+        raise BadInput('"files" must be an object of file name -> {"offset": n, "content": [lines]}')
+    chunks: dict[str, tuple[int, list[Any]]] = {}
     for name, chunk in files.items():
-        offset, content = int(chunk.get("offset") or 0), chunk.get("content") or []
+        if not isinstance(chunk, dict):
+            raise BadInput(f'{name}: expected {{"offset": n, "content": [lines]}}, got {type(chunk).__name__}')
+        offset, content = chunk.get("offset") or 0, chunk.get("content") or []
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise BadInput(f'{name}: "offset" must be an integer, got {offset!r:.40}')
         if not isinstance(content, list):
             raise BadInput(f'{name}: "content" must be a list of lines')
+        if not 0 <= offset <= _MAX_LINES - len(content):
+            raise BadInput(f'{name}: "offset" {offset} is out of range: offset + lines must stay within '
+                           f"0..{_MAX_LINES}")
+        if not all(isinstance(line, (str, dict)) for line in content):
+            raise BadInput(f'{name}: every line of "content" must be a string')
+        chunks[str(name)] = (offset, content)
+    uploaded = payload.get("uploaded") or []
+    if not isinstance(uploaded, list) or not all(isinstance(u, str) for u in uploaded):
+        raise BadInput('"uploaded" must be a list of file names')
+    exitcode = payload.get("exitcode")
+    if exitcode is not None and (not isinstance(exitcode, int) or isinstance(exitcode, bool)
+                                 or not -(2**31) <= exitcode < 2**31):
+        raise BadInput(f'"exitcode" must be a 32-bit integer or null, got {exitcode!r:.40}')
+    return {"files": chunks, "uploaded": uploaded, "exitcode": exitcode,
+            "complete": bool(payload.get("complete")), "preempting": bool(payload.get("preempting"))}
+
+
+def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) -> None:
+    for name, (offset, content) in payload["files"].items():
         if name == "wandb-history.jsonl":
             store.append_history(run, offset, content)
         elif name == "wandb-events.jsonl":
@@ -200,11 +354,11 @@ def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) 
         elif name == "wandb-summary.json" and content:
             # The whole current summary, replacing the stored one.
             store.replace_summary(run["id"], content[-1])
-    store.record_uploaded_files(run["id"], [str(name) for name in payload.get("uploaded") or []])
-    if payload.get("complete"):
-        store.finish_run(run["id"], payload.get("exitcode"))
+    store.record_uploaded_files(run["id"], payload["uploaded"])
+    if payload["complete"]:
+        store.finish_run(run["id"], payload["exitcode"])
     else:
-        store.heartbeat(run["id"], "preempting" if payload.get("preempting") else "running")
+        store.heartbeat(run["id"], "preempting" if payload["preempting"] else "running")
 
 
 async def storage_handler(request: web.Request) -> web.Response:
@@ -272,12 +426,15 @@ def _stored_content(store: Store, grant: tokens.Grant) -> bytes | None:
     return store.blob(grant.target)
 
 
-async def faults_handler(request: web.Request) -> web.Response:
+async def faults_handler(request: web.Request) -> web.StreamResponse:
     server: Server = request.app[SERVER]
     if request.method == "POST":
         try:
-            server.faults = Faults.from_json(orjson.loads(await request.read() or b"{}"))
-        except (ValueError, TypeError) as e:
+            spec = orjson.loads(await read_body(request, server.limits.max_body) or b"{}")
+            server.faults = Faults.from_json(spec)
+        except LimitExceeded as e:
+            return await _refuse_unread(request, _refused(e))
+        except ValueError as e:  # orjson.JSONDecodeError is one
             return _error(f"invalid faults: {e}", 400)
     return _json(server.faults.describe())
 
@@ -304,7 +461,9 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         return await handler(request)
     viewer = request.app[SERVER].viewer_for(request)
     if viewer is None:
-        return _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401)
+        # Checked before a byte of the body is read (or inflated).
+        return await _refuse_unread(
+            request, _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401))
     request[VIEWER] = viewer
     return await handler(request)
 

@@ -13,11 +13,26 @@ the measured effect.
 
 It overrides a method graphql-core marks private, so it is tied to graphql-core 3.3 (pinned);
 `executor_options()` returns {} (stock execution) if that API is not there.
+
+A request's deadline (DEADLINE, set by the handler) is looked at once per object filled: SQLite
+work stops through db.time_limit's progress handler, Python work between statements here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+
+class _Deadline(Protocol):
+    def passed(self) -> bool: ...
+
+
+DEADLINE: ContextVar[_Deadline | None] = ContextVar("wandb_gql_deadline", default=None)
+
+
+class DeadlinePassed(Exception):
+    """Raised inside execution once the request's deadline passed; the handler answers it."""
 
 try:
     from graphql import Undefined
@@ -63,6 +78,9 @@ if Executor is not None:
     class FastExecutor(Executor):  # type: ignore[misc,valid-type]
         def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
                            position_context: Any) -> Any:
+            deadline = DEADLINE.get()
+            if deadline is not None and deadline.passed():
+                raise DeadlinePassed("time limit passed")
             plans = self.__dict__.setdefault("_fast_plans", {})
             key = (id(parent_type), id(grouped_field_set))
             entry = plans.get(key)
@@ -84,6 +102,8 @@ if Executor is not None:
                     try:
                         value = resolve(source_value, info, **args)
                     except Exception:
+                        if deadline is not None and deadline.passed():
+                            raise DeadlinePassed("time limit passed") from None  # no point redoing it
                         value = _STOCK  # redone below, where graphql-core reports it properly
                     if value is None:
                         if not non_null:

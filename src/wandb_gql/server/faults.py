@@ -23,6 +23,30 @@ from typing import Any
 _KNOWN = {"rate_limit", "window", "retry_after", "error_rate", "drop_rate", "latency", "script", "seed"}
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), repr(value))
+
+
+def _show(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
+def _number(spec: dict[str, Any], name: str, low: float, high: float, *, integer: bool = False,
+            optional: bool = False) -> None:
+    if name not in spec or (optional and spec[name] is None):
+        return
+    value = spec[name]
+    ok = _is_int(value) if integer else (_is_int(value) or isinstance(value, float))
+    if not ok or not low <= value <= high:
+        what = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {what} between {_show(low)} and {_show(high)}"
+                         f"{' or null' if optional else ''}, not {value!r}")
+
+
 @dataclass
 class Faults:
     rate_limit: int | None = None
@@ -40,17 +64,29 @@ class Faults:
     _rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
-    def from_json(cls, spec: dict[str, Any]) -> "Faults":
+    def from_json(cls, spec: Any) -> "Faults":
+        """Faults from their JSON; every setting is type-checked here, because a wrong type
+        accepted now (`{"rate_limit": "5"}`) would fail every later request instead."""
+        if not isinstance(spec, dict):
+            raise ValueError(f'faults must be a JSON object such as {{"rate_limit": 5}}, not {_kind(spec)}')
         unknown = set(spec) - _KNOWN
         if unknown:
             raise ValueError(f"unknown fault setting(s) {sorted(unknown)}; known: {sorted(_KNOWN)}")
-        faults = cls(**{k: v for k, v in spec.items()})
-        for name in ("error_rate", "drop_rate"):
-            if not 0.0 <= getattr(faults, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        for entry in faults.script:
-            if entry != "drop" and not (isinstance(entry, int) and 400 <= entry <= 599):
+        _number(spec, "rate_limit", 0, 10**9, integer=True, optional=True)
+        _number(spec, "window", 0.001, 86400)
+        _number(spec, "retry_after", 0, 3600, optional=True)
+        _number(spec, "error_rate", 0, 1)
+        _number(spec, "drop_rate", 0, 1)
+        _number(spec, "latency", 0, 60)
+        _number(spec, "seed", -(2**63), 2**63 - 1, integer=True, optional=True)
+        script = spec.get("script", [])
+        if not isinstance(script, list):
+            raise ValueError(f"script must be a list such as [429, 503, \"drop\"], not {_kind(script)}")
+        for entry in script:
+            if entry != "drop" and not (_is_int(entry) and 400 <= entry <= 599):
                 raise ValueError(f"script entries are HTTP statuses 400-599 or \"drop\", not {entry!r}")
+        settings: dict[str, Any] = {k: (list(v) if k == "script" else v) for k, v in spec.items()}
+        faults = cls(**settings)
         faults._rng = random.Random(faults.seed)
         return faults
 

@@ -11,7 +11,8 @@ Semantics follow MongoDB, because that is what W&B's filters are modelled on:
 - `$gt $gte $lt $lte` compare only within a type bracket (numbers, strings, booleans with
   false < true); a missing key or another type never matches; `$gte`/`$lte` null behave as
   `$eq` null and `$gt`/`$lt` null match nothing, as in MongoDB;
-- `$regex` is an unanchored search (Python `re`, not W&B's RE2) over string values only;
+- `$regex` is an unanchored search with RE2 syntax (google-re2: linear time, so no pattern can
+  stall the server; backreferences and lookarounds are refused) over string values only;
 - `$exists` true means present, even when the value is null;
 - objects/arrays in the data never equal a scalar; objects/arrays as operands are rejected;
 - `tags` is the one array field: operators apply to its elements (`$eq` = has the tag, `$ne` =
@@ -26,12 +27,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+
 from .._time import parse_iso
 from ..models import RUN_FIELDS
+from .db import regex_options
 
 __all__ = [
     "FilterSyntaxError", "OrderSpec", "parse_filters", "where_sql", "order_sql",
@@ -68,7 +71,8 @@ _KNOWN_FIELDS = ", ".join([*_COLUMN_FIELDS, "tags", "config.<key>", "summary_met
 _LOGICAL = ("$and", "$or", "$nor")
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _FIELD_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options")
-_REGEX_OPTIONS = "imsx"
+# MongoDB's "x" (extended syntax) has no RE2 equivalent.
+_REGEX_OPTIONS = "ims"
 
 # Guards against filters SQLite would reject at run time (variable count, parser depth), so the
 # user gets a message about their filter instead of an SQL error.
@@ -399,11 +403,13 @@ def _regex(field: str, pattern: Any, options: Any) -> str:
         if options:
             pattern = f"(?{''.join(sorted(set(options)))})" + pattern
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise FilterSyntaxError(f'field "{field}" $regex: invalid regular expression {_show(pattern)}: {exc}') from None
-    except (RecursionError, OverflowError):
-        raise FilterSyntaxError(f'field "{field}" $regex: regular expression {_show(pattern)} is too complex') from None
+        re2.compile(pattern, regex_options())
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise FilterSyntaxError(
+            f'field "{field}" $regex: {_show(pattern)} is not an RE2 regular expression ({reason}); '
+            "RE2 has no backreferences or lookarounds"
+        ) from None
     return pattern
 
 
