@@ -222,3 +222,16 @@ def test_a_bad_row_late_in_a_list_stops_everything_and_in_a_stream_keeps_earlier
     assert len(store.lines) == 1000  # an iterator: the batch before the bad row is written
     count, _ = run(lambda c: c.log(PATH, rows[:1500], batch=1000), store)
     assert count == 1500 and [json.loads(line)["_step"] for line in store.lines] == list(range(1500))
+
+
+@pytest.mark.parametrize("as_list", [True, False])
+def test_wide_rows_split_requests_by_bytes_too(monkeypatch, as_list):
+    from wandb_gql.client import write
+
+    monkeypatch.setattr(write, "MAX_REQUEST_BYTES", 2000)
+    rows = [{"_step": i, "blob": "x" * 450} for i in range(20)]  # ~500 bytes a line
+    store = FakeRun()
+    count, t = run(lambda c: c.log(PATH, rows if as_list else iter(rows), batch=1000), store)
+    sizes = [len(b["files"]["wandb-history.jsonl"]["content"]) for b in streamed(t)]
+    assert count == 20 and sum(sizes) == 20 and max(sizes) <= 5 and len(sizes) >= 4
+    assert [json.loads(line)["_step"] for line in store.lines] == list(range(20))

@@ -35,6 +35,9 @@ HISTORY_FILE = "wandb-history.jsonl"
 STEP, RUNTIME, TIMESTAMP = "_step", "_runtime", "_timestamp"
 _ID_CHARS = string.ascii_lowercase + string.digits  # what the SDK's generate_id draws from
 _ID_FORBIDDEN = set("/\\#?%:") | set(string.whitespace)  # would break a run path or URL
+# A request also ends at this many bytes of lines: wide rows in batches of 1,000 would otherwise
+# make bodies of tens of MB, which W&B's file_stream (and proxies before it) refuse.
+MAX_REQUEST_BYTES = 4 << 20
 
 
 class RunExistsError(UsageError):
@@ -191,6 +194,7 @@ class WriteMixin(RunsMixin):
 
             whole = isinstance(rows, Sequence)  # rows in memory already: all checked before any is sent
             pending: list[str] = []
+            size = 0  # bytes of pending lines since the last request (streamed rows only)
             index = -1
             async for row in _each(rows):
                 index += 1
@@ -207,13 +211,15 @@ class WriteMixin(RunsMixin):
                     out[TIMESTAMP] = time.time()
                 if RUNTIME not in out and created is not None and isinstance(out[TIMESTAMP], (int, float)):
                     out[RUNTIME] = max(0.0, out[TIMESTAMP] - created)
-                pending.append(_dumps(out, f"row {index}"))
+                line = _dumps(out, f"row {index}")
+                pending.append(line)
                 last_step = step
-                if not whole and len(pending) >= batch:
-                    lines, pending = pending, []
+                size += len(line)
+                if not whole and (len(pending) >= batch or size >= MAX_REQUEST_BYTES):
+                    lines, pending, size = pending, [], 0
                     await send(lines)
-            for start in range(0, len(pending), batch):
-                await send(pending[start:start + batch])
+            for lines in _chunks(pending, batch):
+                await send(lines)
             return offset
 
     async def set_summary(self, run: Run | str, summary: Mapping[str, Any], *, replace: bool = False) -> None:
@@ -267,6 +273,20 @@ class WriteMixin(RunsMixin):
             raise NotFoundError(f"run {entity}/{project}/{name} not found", status=200,
                                 hint="create it first with create_run(), or check the run id")
         return dict(node)
+
+
+def _chunks(lines: list[str], batch: int) -> Iterable[list[str]]:
+    """Requests of at most `batch` lines and about MAX_REQUEST_BYTES (a longer line goes alone)."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and (len(chunk) >= batch or size + len(line) > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield chunk
 
 
 async def _each(rows: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]) -> Any:
