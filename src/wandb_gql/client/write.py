@@ -61,11 +61,15 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+# One encoder for every line: json.dumps with options builds a new one per call (~40% slower).
+_ENCODE = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=_plain).encode
+
+
 def _dumps(value: Any, what: str) -> str:
     """JSON as the SDK writes it: NaN and ±Infinity as bare NaN/Infinity/-Infinity (W&B's
     history and summary parsers accept them; orjson would turn them into null)."""
     try:
-        return json.dumps(value, allow_nan=True, separators=(",", ":"), default=_plain)
+        return _ENCODE(value)
     except (TypeError, ValueError) as e:
         raise UsageError(f"{what} holds a value that is not JSON: {e}",
                          hint="use numbers, strings, booleans, None, lists and dicts with string keys") from None
