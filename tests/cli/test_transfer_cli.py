@@ -184,10 +184,31 @@ def test_importing_twice_renames_and_overwrites_nothing(wbgql, source, copy_me, 
     assert snapshot(dest, target, rename=renamed, where="name in (" + ", ".join(f'"{n}"' for n in renamed.values()) + ")") == first
 
 
-def test_killed_import_resumes_every_run_once(source, dest, tmp_path):
-    big = make_project(source, "big", runs=12, steps=3000)
+@pytest.fixture(scope="module")
+def big(source, tmp_path_factory) -> tuple[str, bytes]:
+    """12 runs of 2,000 steps: (their path on the source, their export file's bytes)."""
+    path = make_project(source, "big", runs=12, steps=2000)
+    out = tmp_path_factory.mktemp("big") / "big.jsonl"
+    assert cli(source, "runs", "export", path, "--with-history", "--out", str(out)).returncode == 0
+    return path, out.read_bytes()
+
+
+def _steps_once(server: LocalServer, path: str, runs: int, steps: int) -> None:
+    """Every run of the file once, each with every step once."""
+    with SyncClient(server.base_url, server.api_key) as client:
+        names = [run.name for run in client.runs(path)]
+        seen: dict[str, Counter] = {name: Counter() for name in names}
+        for run, rows in client.history(path, keys=None, full=True):
+            seen[run.name].update(row["_step"] for row in rows)
+    assert sorted(names) == [f"run{i:03d}" for i in range(runs)], "every run exactly once"
+    for name, counts in seen.items():
+        assert max(counts.values()) == 1, f"{name}: a step twice"
+        assert set(counts) == set(range(steps)), f"{name}: steps missing"
+
+
+def test_killed_import_resumes_every_run_once(source, big, dest, tmp_path):
     out = tmp_path / "big.jsonl"
-    assert cli(source, "runs", "export", big, "--with-history", "--out", str(out)).returncode == 0
+    out.write_bytes(big[1])
     target = f"{entity_of(dest)}/big"
     sidecar = out.with_name(f"big.jsonl.import-{target.replace('/', '_')}.jsonl")
     args = ["--base-url", dest.base_url, "--api-key", dest.api_key, "runs", "import", str(out), target,
@@ -200,10 +221,11 @@ def test_killed_import_resumes_every_run_once(source, dest, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and child.poll() is None:
             counts = _line_counts(dest_api, target)
-            if any(0 < n < 3000 for n in counts):
-                partial = True  # a run cut off in the middle of its history
+            whole = sum(n == 2000 for n in counts)
+            if whole >= 2 and any(0 < n < 2000 for n in counts):
+                partial = True  # runs done, and one cut off in the middle of its history
                 break
-            if sum(n == 3000 for n in counts) >= 6:
+            if whole >= 6:
                 break
             time.sleep(0.005)
         child.send_signal(signal.SIGKILL)
@@ -216,7 +238,7 @@ def test_killed_import_resumes_every_run_once(source, dest, tmp_path):
         except ValueError:  # blank, or cut off by the kill
             pass
     done = {e["old"] for e in events if e["event"] == "done"}
-    assert len(done) < 12, "the import was not interrupted mid-way"
+    assert 0 < len(done) < 12, "the import was not interrupted mid-way"
     r = run_process(*args)
     assert r.returncode == 2 and "use --resume" in r.stderr, r.stderr
     r = run_process(*args, "--resume", "--json")
@@ -225,16 +247,30 @@ def test_killed_import_resumes_every_run_once(source, dest, tmp_path):
     assert summary["already_done"] == len(done) and summary["imported"] == 12 - len(done), (summary, partial)
     assert summary["renamed"] == {}
     assert not sidecar.exists()
-    with SyncClient(dest.base_url, dest.api_key) as client:
-        names = [run.name for run in client.runs(target)]
-        steps: dict[str, Counter] = {name: Counter() for name in names}
-        for run, rows in client.history(target, keys=None, full=True):
-            steps[run.name].update(row["_step"] for row in rows)
-    assert sorted(names) == [f"run{i:03d}" for i in range(12)], "every run exactly once"
-    for name, seen in steps.items():
-        assert max(seen.values()) == 1, f"{name}: a step twice"
-        assert set(seen) == set(range(3000)), f"{name}: steps missing"
-    assert snapshot(dest, target) == snapshot(source, big)
+    _steps_once(dest, target, 12, 2000)
+    assert snapshot(dest, target) == snapshot(source, big[0])
+
+
+def test_ctrl_c_says_how_to_resume_and_resume_finishes(big, dest, tmp_path):
+    out = tmp_path / "big.jsonl"
+    out.write_bytes(big[1])
+    args = ["--base-url", dest.base_url, "--api-key", dest.api_key, "runs", "import", str(out), "e/ctrl-c",
+            "--concurrency", "2"]
+    dest_api = Caller(dest)
+    child = subprocess.Popen([sys.executable, "-m", "wandb_gql.cli", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        if sum(n > 0 for n in _line_counts(dest_api, "e/ctrl-c")) >= 3:
+            break
+        time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert "interrupted: progress is in" in err and f"resume: wbgql runs import {out} e/ctrl-c --resume" in err
+    r = run_process(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    _steps_once(dest, "e/ctrl-c", 12, 2000)
 
 
 def _line_counts(api: Caller, path: str) -> list[int]:
@@ -317,21 +353,14 @@ def test_local_to_local_rehearsal(wbgql, tmp_path):
     assert r.exit_code == 0 and str(n) in r.stdout, r
 
 
-def test_progress_on_a_terminal_shows_runs_and_rows(source, dest, tmp_path):
-    big = make_project(source, "progress", runs=16, steps=3000)
-    out = tmp_path / "p.jsonl"
+def test_progress_on_a_terminal_shows_runs_and_rows(big, dest, tmp_path):
+    out = tmp_path / "big.jsonl"
+    out.write_bytes(big[1])
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
-    base = [sys.executable, "-m", "wandb_gql.cli"]
     with Terminal() as terminal:
-        proc = subprocess.run([*base, "--base-url", source.base_url, "--api-key", source.api_key, "runs", "export",
-                               big, "--with-history", "--concurrency", "1", "--out", str(out)],
+        proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "--base-url", dest.base_url, "--api-key",
+                               dest.api_key, "runs", "import", str(out), "e/p", "--concurrency", "1"],
                               env=env, stdout=subprocess.DEVNULL, stderr=terminal.fd, timeout=180)
     assert proc.returncode == 0, terminal.text
-    assert "16 runs, 48,000 history rows written to" in terminal.text
-    with Terminal() as terminal:
-        proc = subprocess.run([*base, "--base-url", dest.base_url, "--api-key", dest.api_key, "runs", "import",
-                               str(out), "e/p", "--concurrency", "1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=terminal.fd, timeout=180)
-    assert proc.returncode == 0, terminal.text
-    assert re.search(r"import \([\d,]+/48,000 rows\).*\d+/16", terminal.text), terminal.text
-    assert "16 runs (48,000 history rows) imported into e/p" in terminal.text
+    assert re.search(r"import \([\d,]+/24,000 rows\).*\d+/12", terminal.text), terminal.text
+    assert "12 runs (24,000 history rows) imported into e/p" in terminal.text
