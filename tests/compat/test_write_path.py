@@ -325,3 +325,21 @@ def test_recreate_run_writes_a_backups_history_with_non_finite_values(wb, server
     assert back.history_keys["keys"]["train.loss"]["typeCounts"] == [{"type": "number", "count": 5}]
     rows = back.history(keys=["train.loss"], samples=100, pandas=False)
     _rows_equal(rows, [{"_step": i, "train.loss": float(r["train.loss"])} for i, r in enumerate(history)])
+
+
+def test_file_stream_errors_map_like_graphql_ones(server, viewer_entity, project_name):
+    from wandb_gql.errors import AuthError, NotFoundError
+
+    body = {"files": {"wandb-history.jsonl": {"offset": 0, "content": ['{"_step":0}']}}}
+    stream = f"/files/{viewer_entity}/{project_name}/nosuchrun/file_stream"
+
+    async def go(key: str) -> None:
+        async with Client(server.base_url, key) as c:
+            await c.transport.post_json(stream, body)
+
+    with pytest.raises(NotFoundError, match="not found"):
+        asyncio.run(go(server.api_key))
+    wrong = "local-" + "x" * 40
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(go(wrong))
+    assert wrong not in str(caught.value) and server.api_key not in str(caught.value)
