@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import resource
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -405,3 +407,36 @@ def test_every_document_in_queries_fits_the_default_limits(server):
             pages = {v.variable.name.value: 1000 for op in doc.definitions
                      for v in getattr(op, "variable_definitions", None) or ()} | asks.get(name, {})
             assert cost(shape.plan, pages) <= limits.max_cost, name
+
+
+# -- `wbgql server` limit options --------------------------------------------------------------------
+
+def test_server_command_takes_the_limits(tmp_path):
+    from tests.cli.test_server_cli import WBGQL, start, stop
+
+    key = "local-" + "m" * 42
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc, url = start(["--api-key", key, "--db", str(tmp_path / "l.db"), "--seed", "demo", "--max-body", "64KiB",
+                       "--max-depth", "4", "--max-fields", "30", "--max-cost", "500", "--time-limit", "0.5s"], env)
+    try:
+        fake = LocalServer.__new__(LocalServer)
+        fake.base_url, fake.api_key = url, key
+        api = Caller(fake)
+        assert api.gql("{ viewer { username } }").status == 200
+        cases = [("{ viewer { " + "username " * 10_000 + "} }", "BODY_TOO_LARGE"),
+                 ("{ viewer { teams { edges { node { name } } } } }", "QUERY_TOO_DEEP"),
+                 ("{ viewer { " + " ".join(f"u{i}: username" for i in range(31)) + " } }", "QUERY_TOO_MANY_FIELDS"),
+                 ('{ project(name: "vision", entityName: "demo") { runs(first: 501) { totalCount } } }',
+                  "QUERY_TOO_COSTLY")]
+        for query, expected in cases:
+            assert code(api.gql(query).body) == expected, query[:60]
+        slow = api.gql(COUNT.replace("vision", "nlp"), {"f": slow_filter(1000)})
+        assert code(slow.body) == "QUERY_TIMEOUT" and "0.5 s" in slow.errors[0]["message"], slow.body
+    finally:
+        stop(proc)
+    help_text = subprocess.run([*WBGQL, "server", "--help"], env=env, capture_output=True, text=True).stdout
+    defaults = Limits()
+    for stated in (f"{defaults.max_body // 1024 ** 2}MiB", f"{defaults.max_stream_body // 1024 ** 2}MiB",
+                   f"[default: {defaults.max_depth}]", f"[default: {defaults.max_fields}]",
+                   f"[default: {defaults.max_cost}]", f"[default: {defaults.time_limit:g}s]"):
+        assert stated in " ".join(help_text.split()), stated

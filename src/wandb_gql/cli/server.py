@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, List, Optional
 
 import typer
 
@@ -31,6 +31,26 @@ def _check_db(path: Path) -> None:
         fail(f"--db {path}: {path.parent.parent} is a file, not a directory")
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+
+
+def _size(text: str | None, option: str) -> int | None:
+    """'1MB', '512KiB', '1048576' -> bytes (MB is 10^6, MiB 2^20), or a one-line exit 2."""
+    if text is None:
+        return None
+    m = _SIZE.match(text)
+    if not m or float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()] < 1:
+        fail(f"{option} {text}: give a size such as 1MB, 512KiB or 1048576 (bytes)")
+    return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+
+
+def _positive(value: int | None, option: str) -> int | None:
+    if value is not None and value < 1:
+        fail(f"{option} {value}: give a whole number of at least 1")
+    return value
+
+
 def server_command(
     host: Annotated[str, typer.Option("--host", metavar="ADDRESS",
                                       help="Address to bind (loopback unless you mean otherwise).")] = "127.0.0.1",
@@ -48,8 +68,32 @@ def server_command(
     faults: Annotated[Optional[str], typer.Option(
         "--faults", metavar="JSON", show_default=False,
         help='Fault injection, e.g. \'{"rate_limit": 5}\' or \'{"script": [429, 500]}\'.')] = None,
+    max_body: Annotated[Optional[str], typer.Option(
+        "--max-body", metavar="SIZE", show_default=False, rich_help_panel="Limits",
+        help="Largest /graphql body, after decompression [default: 1MiB].")] = None,
+    max_stream_body: Annotated[Optional[str], typer.Option(
+        "--max-stream-body", metavar="SIZE", show_default=False, rich_help_panel="Limits",
+        help="Largest file_stream body, after decompression; the SDK sends at most ~10 MB [default: 32MiB].")] = None,
+    max_depth: Annotated[Optional[int], typer.Option(
+        "--max-depth", metavar="N", show_default=False, rich_help_panel="Limits",
+        help="Deepest nesting of fields in a query [default: 20].")] = None,
+    max_fields: Annotated[Optional[int], typer.Option(
+        "--max-fields", metavar="N", show_default=False, rich_help_panel="Limits",
+        help="Most fields in a query, aliases and fragments expanded [default: 1000].")] = None,
+    max_cost: Annotated[Optional[int], typer.Option(
+        "--max-cost", metavar="ROWS", show_default=False, rich_help_panel="Limits",
+        help="Most rows a query may ask for: each page (first) times the pages around it [default: 1000000].")] = None,
+    time_limit: Annotated[Optional[str], typer.Option(
+        "--time-limit", metavar="DURATION", show_default=False, rich_help_panel="Limits",
+        help="Stop a request's work after this long, e.g. 30s, 2m [default: 30s].")] = None,
 ) -> None:
-    """Run the local W&B-compatible server (the real wandb SDK can log into it)."""
+    """Run the local W&B-compatible server (the real wandb SDK can log into it).
+
+    Limits keep one request from stalling the others: each refusal is a GraphQL error whose
+    extensions.code names the limit (BODY_TOO_LARGE, QUERY_TOO_LONG, QUERY_TOO_DEEP,
+    QUERY_TOO_MANY_FIELDS, QUERY_TOO_COSTLY, QUERY_TIMEOUT). The defaults leave every query of
+    wbgql and of the wandb SDK far below them.
+    """
     if not 1 <= port <= 65535:
         fail(f"--port {port}: a port is between 1 and 65535")
     for key in api_key or []:
@@ -58,6 +102,9 @@ def server_command(
                  "(the wandb SDK rejects shorter keys)")
     if seed not in (None, "demo"):
         fail(f"--seed: unknown seed {seed!r}; the only seed is 'demo'")
+    sizes = {"max_body": _size(max_body, "--max-body"), "max_stream_body": _size(max_stream_body, "--max-stream-body")}
+    counts = {"max_depth": _positive(max_depth, "--max-depth"), "max_fields": _positive(max_fields, "--max-fields"),
+              "max_cost": _positive(max_cost, "--max-cost")}
 
     import logging
 
@@ -66,6 +113,7 @@ def server_command(
     from .._time import parse_duration
     from ..server.app import Server
     from ..server.faults import Faults
+    from ..server.limits import Limits
     from ..server.local import default_db_path, open_store, serve
     from ..server.store import new_api_key
 
@@ -73,6 +121,15 @@ def server_command(
         keep = parse_duration(retention)
     except ValueError as e:
         fail(f"--retention: {e}")
+    given: dict[str, Any] = {k: v for k, v in (sizes | counts).items() if v is not None}
+    if time_limit is not None:
+        try:
+            given["time_limit"] = parse_duration(time_limit).total_seconds()
+        except ValueError as e:
+            fail(f"--time-limit: {e}")
+        if given["time_limit"] <= 0:
+            fail(f"--time-limit {time_limit}: give a duration above zero, e.g. 30s")
+    limits = Limits(**given)
     injected = None
     if faults:
         try:
@@ -114,6 +171,6 @@ def server_command(
         out.flush()
 
     try:
-        serve(host, port, Server(store, retention=keep, faults=injected), on_ready=ready)
+        serve(host, port, Server(store, retention=keep, faults=injected, limits=limits), on_ready=ready)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port", EXIT_FAILURE)

@@ -407,8 +407,8 @@ def _regex(field: str, pattern: Any, options: Any) -> str:
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise FilterSyntaxError(
-            f'field "{field}" $regex: {_show(pattern)} is not an RE2 regular expression ({reason}); '
-            "RE2 has no backreferences or lookarounds"
+            f'field "{field}" $regex: invalid regular expression {_show(pattern)}: {reason} '
+            "(the server matches with RE2: no backreferences or lookarounds)"
         ) from None
     return pattern
 
