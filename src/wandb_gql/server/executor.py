@@ -78,10 +78,13 @@ if Executor is not None:
     class FastExecutor(Executor):  # type: ignore[misc,valid-type]
         def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
                            position_context: Any) -> Any:
-            deadline = DEADLINE.get()
+            state = self.__dict__
+            # Looking at the clock once per 64 objects keeps the check under 1% of a large page.
+            calls = state["_calls"] = state.get("_calls", -1) + 1
+            deadline = DEADLINE.get() if not calls & 63 else None
             if deadline is not None and deadline.passed():
                 raise DeadlinePassed("time limit passed")
-            plans = self.__dict__.setdefault("_fast_plans", {})
+            plans = state.setdefault("_fast_plans", {})
             key = (id(parent_type), id(grouped_field_set))
             entry = plans.get(key)
             if entry is None or entry[0] is not grouped_field_set:
@@ -102,6 +105,7 @@ if Executor is not None:
                     try:
                         value = resolve(source_value, info, **args)
                     except Exception:
+                        deadline = DEADLINE.get()
                         if deadline is not None and deadline.passed():
                             raise DeadlinePassed("time limit passed") from None  # no point redoing it
                         value = _STOCK  # redone below, where graphql-core reports it properly
