@@ -312,7 +312,7 @@ def prepare_import(file: str | Path, dest: str, *, resume: bool = False) -> tupl
 
 
 async def import_runs(client: "Client", file: str | Path, dest: str, *, resume: bool = False,
-                      concurrency: int = 4, on_start: Callable[[int, int], None] | None = None,
+                      concurrency: int = 8, on_start: Callable[[int, int], None] | None = None,
                       on_run: Callable[[str, str, int], None] | None = None,
                       checked: tuple[int, int] | None = None) -> ImportResult:
     """Write every run of an export file into the project `dest` (see the module docstring).

@@ -125,7 +125,7 @@ def import_runs(
                                              "PROJECT or a W&B URL.")],
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted import: skip the runs done, finish the ones started.")] = False,
-    concurrency: ConcurrencyOpt = 4,
+    concurrency: ConcurrencyOpt = 8,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a JSON summary on stdout (imported, renamed {old: new}, failed {old: reason}).")]
     = False,
