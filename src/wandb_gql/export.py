@@ -483,6 +483,41 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _arrow_array(pa: Any, kind: str, cells: list[Any], arrow_type: Any) -> Any:
+    """One column as an Arrow array, built from its buffers: `pa.array(list)` would import
+    pandas (when installed) to ask whether the list is array-like: +50 MB for every export."""
+    import numpy as np
+
+    n = len(cells)
+    present = [c is not None for c in cells]
+    validity = None if all(present) else pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little"))
+    if kind == "float":
+        data = np.array([0.0 if c is None else c for c in cells], dtype=np.float64)
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+    if kind == "int":
+        data = np.array([0 if c is None else c for c in cells], dtype=np.int64)
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+    if kind == "bool":
+        bits = np.packbits(np.array([c is True for c in cells], dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(bits)])
+    if kind == "tags":
+        child = _arrow_strings(pa, np, [t for c in cells if c is not None for t in c], arrow_type.value_type)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum([0 if c is None else len(c) for c in cells], out=offsets[1:])
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(offsets)], children=[child])
+    return _arrow_strings(pa, np, cells, arrow_type, validity)
+
+
+def _arrow_strings(pa: Any, np: Any, cells: list[Any], arrow_type: Any, validity: Any = None) -> Any:
+    encoded = [b"" if c is None else c.encode() for c in cells]
+    offsets = np.zeros(len(cells) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    if offsets[-1] >= 2 ** 31:
+        raise ValueError("more than 2 GB of text in one Parquet row group: write fewer runs per group")
+    return pa.Array.from_buffers(arrow_type, len(cells), [validity, pa.py_buffer(offsets.astype(np.int32)),
+                                                          pa.py_buffer(b"".join(encoded))])
+
+
 class _Parquet(_Tabular):
     """Rows buffered up to `row_group`, then written as one row group; the first decides the
     column types (see the module docstring)."""
@@ -530,7 +565,7 @@ class _Parquet(_Tabular):
             if any(c is _MISFIT for c in cells):
                 self.misfits[name] = self.misfits.get(name, 0) + sum(c is _MISFIT for c in cells)
                 cells = [None if c is _MISFIT else c for c in cells]
-            arrays.append(pa.array(cells, type=field.type))
+            arrays.append(_arrow_array(pa, kind, cells, field.type))
         self._file.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def close(self) -> None:
