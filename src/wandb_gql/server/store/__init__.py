@@ -173,7 +173,8 @@ class Store:
     def history(self, run_id: int, min_step: int | None, max_step: int | None, samples: int | None) -> list[str]:
         return history.history(self.conn, run_id, min_step, max_step, samples)
 
-    def sampled_history(self, run_id: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    def sampled_history(self, run_id: int, spec: dict[str, Any]) -> str:
+        """The JSON text of the spec's rows (the resolver passes it through unparsed)."""
         return history.sampled_history(self.conn, run_id, spec)
 
     def events(self, run_id: int, samples: int | None) -> list[str]:

@@ -143,17 +143,22 @@ def history(conn: sqlite3.Connection, run_id: int, min_step: int | None, max_ste
     tail, params = _step_range(run_id, min_step, max_step, max_inclusive=False)
     if samples is None or samples <= 0:
         return [r[0] for r in conn.execute("SELECT row " + tail, params)]
+    # A page that fits in `samples` (a pager's usual request): its rows, read once.
+    rows = [r[0] for r in conn.execute(f"SELECT row {tail} LIMIT ?", [*params, samples + 1])]
+    if len(rows) <= samples:
+        return rows
     # Sample the line numbers from the index, then read only the chosen rows.
     return _read_lines(conn, run_id, _sample([r[0] for r in conn.execute("SELECT line " + tail, params)], samples))
 
 
-def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """One sampledHistory spec: rows that hold every requested key, projected to them, at most
-    `samples` (first and last kept). minStep and maxStep are both inclusive here (scan_history
-    depends on it)."""
+def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any]) -> str:
+    """One sampledHistory spec, as the JSON text of its list of rows: rows that hold every
+    requested key, projected to them, at most `samples` (first and last kept). minStep and
+    maxStep are both inclusive here (scan_history depends on it)."""
     keys = spec.get("keys") or []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise BadInput('sampledHistory "keys" must be a list of strings, e.g. {"keys": ["_step", "loss"]}')
+    keys = list(dict.fromkeys(keys))
     samples = spec.get("samples")
     if samples is not None:
         samples = _int(samples, "samples")
@@ -161,19 +166,29 @@ def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any])
     if any('"' in k for k in keys):  # not expressible as a JSON path: filter here
         out = [orjson.loads(text) for (text,) in conn.execute("SELECT row " + tail, params)]
         out = [{k: r[k] for k in keys} if keys else r for r in out if all(k in r for k in keys)]
-        return _sample(out, samples)
-    # SQLite tests key presence (json_type is NULL only for a missing key), the lines are sampled,
-    # and only the chosen rows are parsed: a whole 100k-step run stays cheap.
-    where, order = tail.split(" ORDER BY ")
-    for key in keys:
-        where += " AND json_type(row, ?) IS NOT NULL"
-        params.append(f'$."{key}"')
-    lines = _sample([r[0] for r in conn.execute(f"SELECT line {where} ORDER BY {order}", params)], samples)
-    out = []
-    for line in _read_lines(conn, run_id, lines):
-        row = orjson.loads(line)
-        out.append({k: row[k] for k in keys} if keys else row)
-    return out
+        return orjson.dumps(_sample(out, samples)).decode()
+    # SQLite tests key presence (`->` is NULL only for a missing key) and projects the rows to
+    # the keys (numbers and strings come out as stored: they round-trip exactly), so no row is
+    # parsed here; only the response is built from the texts.
+    paths = [f'$."{k}"' for k in keys]
+    in_range, order = tail.split(" ORDER BY ")
+    where = in_range + "".join(" AND row -> ? IS NOT NULL" for _ in keys)
+    having = [*params, *paths]
+    project = f"json_object({', '.join('?, row -> ?' for _ in keys)})" if keys else "row"
+    named = [x for pair in zip(keys, paths) for x in pair]
+    # Nothing to sample away (no more rows in range than `samples`: W&B's "every row", a
+    # scan_history page): the projected rows in one read. Else pick the lines first (a
+    # 100k-step run sampled to 500) and project only those.
+    if (samples is None or samples <= 0
+            or conn.execute(f"SELECT count(*) {in_range}", params).fetchone()[0] <= samples):
+        texts = [r[0] for r in conn.execute(f"SELECT {project} {where} ORDER BY {order}", [*named, *having])]
+    else:
+        lines = _sample([r[0] for r in conn.execute(f"SELECT line {where} ORDER BY {order}", having)], samples)
+        chosen = dict(conn.execute(
+            f"SELECT line, {project} FROM history WHERE run_id = ? AND line IN (SELECT value FROM json_each(?))",
+            [*named, run_id, orjson.dumps(lines).decode()]).fetchall())
+        texts = [chosen[line] for line in lines]
+    return "[" + ",".join(texts) + "]"
 
 
 def _read_lines(conn: sqlite3.Connection, run_id: int, lines: list[int]) -> list[str]:
