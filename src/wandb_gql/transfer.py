@@ -58,6 +58,7 @@ _FORMAT_HINT = "one run per line, as `wbgql runs export` writes (a JSON object w
 # Source states that file_stream's exit code sets; any other (crashed, killed, running, ...) is
 # given to upsertBucket as it is.
 _EXIT_CODES = {"finished": 0, "failed": 1}
+_TAKEN = re.compile(r"deleted|exists|already|taken|reuse", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------- export
@@ -289,6 +290,15 @@ async def _settle(client: "Client", run: Run, state: str | None) -> None:
         await client._execute("UpsertBucket", {"input": {"id": run.id, "state": state}}, IDEMPOTENT)
 
 
+def _id_taken(error: Exception) -> bool:
+    """Whether create_run failed because DEST holds the id: taken since the check, or held by a
+    deleted run, which W&B never reuses (the server says so in words; any other refusal is the
+    run's failure, not a reason to give it another id)."""
+    from .client.write import RunExistsError
+
+    return isinstance(error, RunExistsError) or bool(_TAKEN.search(str(error)))
+
+
 def _create_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"display_name": record.get("display_name"), "config": record.get("config"),
             "tags": record.get("tags"), "notes": record.get("notes"), "group": record.get("group"),
@@ -357,8 +367,9 @@ async def import_runs(client: "Client", file: str | Path, dest: str, *, resume: 
                 log.write("started", old, new)
                 try:
                     run = await client.create_run(dest, name=new, **fields)
-                except (RunExistsError, GraphQLResponseError):
-                    # taken meanwhile, or held by a deleted run (W&B never reuses an id)
+                except (RunExistsError, GraphQLResponseError) as e:
+                    if not _id_taken(e):
+                        raise
                     new = new_run_id()
                     log.write("started", old, new)
                     run = await client.create_run(dest, name=new, **fields)

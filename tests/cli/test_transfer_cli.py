@@ -20,7 +20,7 @@ import pytest
 from wandb_gql import SyncClient
 from wandb_gql.server.local import LocalServer
 
-from ..conftest import Caller
+from ..conftest import Caller, Recorder
 from .conftest import Terminal, requests_seen, run_process
 
 STATES = ["finished", "failed", "crashed", "killed", "running"]
@@ -204,6 +204,43 @@ def _steps_once(server: LocalServer, path: str, runs: int, steps: int) -> None:
     for name, counts in seen.items():
         assert max(counts.values()) == 1, f"{name}: a step twice"
         assert set(counts) == set(range(steps)), f"{name}: steps missing"
+
+
+def test_a_failed_run_is_reported_and_resume_retries_it(wbgql, source, copy_me, dest, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    assert wbgql.remote(source, "runs", "export", copy_me, "--with-history", "--out", str(out)).exit_code == 0
+    proxy = Recorder(dest.base_url)
+    proxy.fail_when = lambda body: ((400, ["refused by the test proxy"]) if body.get("operationName") == "CreateRun"
+                                    and body["variables"]["input"]["name"] == "run003" else None)
+    r = wbgql("--base-url", proxy.base_url, "--api-key", dest.api_key, "runs", "import", str(out), "e/p", "--json")
+    assert r.exit_code == 1, r
+    summary = json.loads(r.stdout)
+    assert summary["imported"] == 9 and list(summary["failed"]) == ["run003"] and summary["renamed"] == {}
+    assert "refused by the test proxy" in summary["failed"]["run003"]
+    assert "failed: run003: " in r.stderr and "--resume" in r.stderr
+    assert summary["sidecar"] and os.path.exists(summary["sidecar"]), "kept for the retry"
+    r = wbgql.remote(dest, "runs", "import", str(out), "e/p", "--resume", "--json")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout) | {"sidecar": None} == {"ok": True, "dest": "e/p", "imported": 1, "already_done": 9,
+                                                        "rows": 300, "renamed": {}, "failed": {}, "sidecar": None}
+    assert snapshot(dest, "e/p") == snapshot(source, copy_me)
+
+
+def test_an_id_held_by_a_deleted_run_is_not_reused(wbgql, source, copy_me, dest, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    assert wbgql.remote(source, "runs", "export", copy_me, "--id", "run001", "--id", "run002",
+                        "--out", str(out)).exit_code == 0
+    with SyncClient(dest.base_url, dest.api_key) as client:
+        client.create_run("e/p", name="run001", display_name="deleted before the import")
+        assert [o.status for o in client.delete_runs("e/p", ["run001"])] == ["deleted"]
+    r = wbgql.remote(dest, "runs", "import", str(out), "e/p", "--json")
+    assert r.exit_code == 0, r
+    renamed = json.loads(r.stdout)["renamed"]
+    assert list(renamed) == ["run001"]
+    with SyncClient(dest.base_url, dest.api_key) as client:
+        assert sorted(run.name for run in client.runs("e/p")) == sorted(["run002", renamed["run001"]])
+        assert [(run.name, run.display_name) for run in client.deleted_runs("e/p")] == [
+            ("run001", "deleted before the import")], "the deleted run stays as it was"
 
 
 def test_killed_import_resumes_every_run_once(source, big, dest, tmp_path):

@@ -92,6 +92,11 @@ def export_runs(
                 if with_history:
                     STATUS.label = f"export ({rows:,} rows)"
                 STATUS.advance()
+        except BaseException:  # Ctrl-C, or an error that ends the export: say how to go on
+            if not to_stdout:
+                STATUS.stop()
+                note(f"stopped after {runs:,} runs; the same command with --resume continues into {out}")
+            raise
         finally:
             if to_stdout:
                 sink.flush()
