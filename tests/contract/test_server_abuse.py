@@ -301,6 +301,21 @@ def test_time_limit_stops_the_work_and_says_so(demo_api):
     assert demo_api.ok("{ viewer { username } }")["viewer"]  # the connection is healthy after
 
 
+def test_work_stops_when_the_client_hangs_up(demo_api):
+    import socket
+
+    body = json.dumps({"query": COUNT, "variables": {"f": slow_filter()}}).encode()
+    url = urllib.parse.urlparse(demo_api.base_url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: {basic(demo_api.key)}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                     + body)
+        time.sleep(0.5)  # the server is now deep in the statement (it runs > 30 s to its end)
+    started = time.monotonic()
+    assert demo_api.ok("{ viewer { username } }")["viewer"]
+    assert time.monotonic() - started < QUICK
+
+
 def test_time_limit_rolls_back_a_mutation(demo_api):
     demo_api.server.server.limits = replace(Limits(), time_limit=0.3)
     # Mutation fields run in order: the upsert commits nothing if the slow delete (its filter

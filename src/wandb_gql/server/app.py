@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import socket
 import sqlite3
 from collections import OrderedDict
 from datetime import timedelta
@@ -243,10 +244,10 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
             return _refused(e)
     ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
                   server.url_ttl)
-    transport = request.transport
-    deadline = Deadline(limits.time_limit, lambda: transport is None or transport.is_closing())
+    gone = ClientGone(request)
+    deadline = Deadline(limits.time_limit, gone)
     try:
-        with transaction(server.store.conn), time_limit(server.store.conn, deadline):
+        with gone, transaction(server.store.conn), time_limit(server.store.conn, deadline):
             token = DEADLINE.set(deadline)
             try:
                 result = execute(server.schema, prepared.doc, context_value=ctx, variable_values=variables,
@@ -264,6 +265,40 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     if result.errors:
         body["errors"] = [_format_error(e) for e in result.errors]
     return _json(body, 400 if result.data is None and result.errors else 200)
+
+
+class ClientGone:
+    """Whether a request's client hung up, asked of the socket itself: while the request runs,
+    the event loop that would notice is busy running it. A peek that reads end-of-file means
+    the client closed its side (HTTP clients never half-close while awaiting an answer)."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._transport = request.transport
+        self._sock: socket.socket | None = None
+
+    def __call__(self) -> bool:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return True
+        try:
+            if self._sock is None:
+                raw = transport.get_extra_info("socket")
+                if raw is None:
+                    return False
+                self._sock = raw.dup()  # asyncio's own socket object does not offer recv
+                self._sock.setblocking(False)
+            return self._sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False  # connected, nothing more sent: still waiting for us
+        except OSError:
+            return True
+
+    def __enter__(self) -> "ClientGone":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._sock is not None:
+            self._sock.close()
 
 
 def _timed_out(limits: Limits) -> LimitExceeded:

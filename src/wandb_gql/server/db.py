@@ -275,17 +275,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 class Deadline:
-    """When a request's work must stop: its time limit passed, or `gone()` says the client left."""
+    """When a request's work must stop: its time limit passed, or `gone()` says the client left
+    (asked at most every 50 ms: it may cost a system call)."""
 
     def __init__(self, seconds: float, gone: Callable[[], bool] = lambda: False) -> None:
         self.seconds = seconds
-        self._at = time.monotonic() + seconds
+        now = time.monotonic()
+        self._at, self._ask_at = now + seconds, now + 0.05
         self._gone = gone
         self.hit = False
 
     def passed(self) -> bool:
-        if not self.hit and (time.monotonic() >= self._at or self._gone()):
-            self.hit = True
+        if not self.hit:
+            now = time.monotonic()
+            if now >= self._at:
+                self.hit = True
+            elif now >= self._ask_at:
+                self._ask_at = now + 0.05
+                self.hit = self._gone()
         return self.hit
 
 

@@ -15,7 +15,8 @@ refusal is a GraphQL error whose `extensions.code` names the limit:
     QUERY_TOO_COSTLY       estimated rows above max_cost: each paged field (`first`/`last`, or
                            a connection's default page) multiplies the pages around it, so
                            runs(first: 1000) { project { runs(first: 1000) } } costs 1,001,000
-    QUERY_TIMEOUT          still running after time_limit seconds (the work is stopped)
+    QUERY_TIMEOUT          still running after time_limit seconds, or its client hung up: the
+                           work is stopped (db.time_limit) and a mutation rolled back
 
 The defaults leave every document in queries/ and every query of the wandb SDK far below them
 (tests/contract/test_server_abuse.py checks both).
