@@ -25,8 +25,9 @@ Progress is kept in a sidecar beside the file, `FILE.import-DEST.jsonl`: a `star
 (old -> new, on disk) before a run is created, `done` after it is finished, `failed` with the
 reason. `resume=True` skips the done runs and carries on with the others under the id they were
 given (create_run(resume=True); log skips the steps already stored), so an import killed at any
-point and resumed writes each run once, its history without duplicates or gaps. An import that
-ends with every run done removes its sidecar: importing the same file again makes new copies.
+point and resumed writes each run once, its history without duplicates or gaps; failed runs are
+tried again. An import that ends with every run done removes its sidecar: importing the same
+file again makes new copies, and `resume=True` without a sidecar is refused for that reason.
 """
 
 from __future__ import annotations
@@ -318,6 +319,9 @@ def prepare_import(file: str | Path, dest: str, *, resume: bool = False) -> tupl
     if sidecar.exists() and not resume:
         raise UsageError(f"{sidecar} exists: an earlier import of {file} into {dest} did not finish",
                          hint=f"use --resume to continue it, or remove {sidecar} to start over")
+    if resume and not sidecar.exists():  # resuming a finished import would copy every run again
+        raise UsageError(f"nothing to resume: no {sidecar} (that import finished, or never started)",
+                         hint="leave out --resume to import the file (again: the copies get new ids)")
     return check_export(file)
 
 

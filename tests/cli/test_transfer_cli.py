@@ -349,6 +349,8 @@ def test_bad_input_exits_2_with_one_line_and_sends_nothing(wbgql, source, copy_m
     assert "no run id (name)" in wbgql.remote(dest, "runs", "import", str(tmp_path / "no-name.jsonl"), "e/p").stderr
     assert requests_seen(dest) == before, "bad input sent nothing"
     assert not list(tmp_path.glob("*.import-*")), "no sidecar for an import that never started"
+    r = wbgql.remote(dest, "runs", "import", str(good), "e/p", "--resume")
+    assert r.exit_code == 2 and "nothing to resume" in r.stderr, r
     # a sidecar of an unfinished import is in the way until --resume or removal
     sidecar = tmp_path / "good.jsonl.import-e_p.jsonl"
     sidecar.write_text(json.dumps({"event": "started", "old": "run001", "new": "run001"}) + "\n")

@@ -129,7 +129,8 @@ def import_runs(
                                         help="The project to write into: ENTITY/PROJECT (made if missing), "
                                              "PROJECT or a W&B URL.")],
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted import: skip the runs done, finish the ones started.")] = False,
+        "--resume", help="Continue an interrupted import (from FILE.import-DEST.jsonl): skip the runs done, "
+                         "finish the ones started, retry the ones that failed.")] = False,
     concurrency: ConcurrencyOpt = 8,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a JSON summary on stdout (imported, renamed {old: new}, failed {old: reason}).")]
