@@ -155,13 +155,12 @@ def test_deep_selections_are_refused(demo_api, levels, expected):
 
 def test_fifty_megabyte_query_is_refused_by_the_body_limit(demo_api):
     server = demo_api.server.server
-    cached = len(server._documents)
     query = "{ viewer { " + "username " * (50 * 1024 * 1024 // 9) + "} }"
     with Bystander(demo_api):
         status, body, took = send(demo_api.server, "/graphql", json.dumps({"query": query}).encode())
     assert status == 413 and code(body) == "BODY_TOO_LARGE", body
     assert took < QUICK
-    assert len(server._documents) == cached  # nothing of it was parsed or kept
+    assert all(len(text) < 1000 for text in server._documents)  # nothing of it was parsed or kept
 
 
 def test_long_query_under_the_body_limit_stops_at_the_token_limit(demo_api):

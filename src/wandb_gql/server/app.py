@@ -74,7 +74,7 @@ class Server:
                  faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = (),
                  url_ttl: float = tokens.DEFAULT_TTL, limits: Limits | None = None) -> None:
         self.store = store
-        self.limits = limits or Limits()
+        self._limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
         self.faults = faults or Faults()
@@ -82,6 +82,18 @@ class Server:
         self._check_documents()
         self._ephemeral = {k: store.default_user for k in ephemeral_keys}
         self._documents: OrderedDict[str, Prepared] = OrderedDict()
+        self._documents_bytes = 0
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        """New limits (tests and benchmarks change them on a running server): documents judged
+        under the old ones are judged again."""
+        self._limits = limits
+        self._documents.clear()
         self._documents_bytes = 0
 
     def _check_documents(self) -> None:
