@@ -392,10 +392,18 @@ def test_local_to_local_rehearsal(wbgql, tmp_path):
     assert r.exit_code == 0 and str(n) in r.stdout, r
 
 
-def test_progress_on_a_terminal_shows_runs_and_rows(big, dest, tmp_path):
+def test_progress_on_a_terminal_shows_runs_and_rows(source, big, dest, tmp_path):
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    with Terminal() as terminal:
+        proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "--base-url", source.base_url, "--api-key",
+                               source.api_key, "runs", "export", "demo/vision", "--with-history", "--concurrency", "2",
+                               "--out", str(tmp_path / "vision.jsonl")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=terminal.fd, timeout=180)
+    assert proc.returncode == 0, terminal.text
+    assert re.search(r"export \([\d,]+ rows\).*\d+/1,200", terminal.text), terminal.text
+    assert "1,200 runs, " in terminal.text
     out = tmp_path / "big.jsonl"
     out.write_bytes(big[1])
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
     with Terminal() as terminal:
         proc = subprocess.run([sys.executable, "-m", "wandb_gql.cli", "--base-url", dest.base_url, "--api-key",
                                dest.api_key, "runs", "import", str(out), "e/p", "--concurrency", "1"],
