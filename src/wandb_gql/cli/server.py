@@ -79,7 +79,7 @@ def server_command(
         help="Deepest nesting of fields in a query [default: 20].")] = None,
     max_fields: Annotated[Optional[int], typer.Option(
         "--max-fields", metavar="N", show_default=False, rich_help_panel="Limits",
-        help="Most fields in a query, aliases and fragments expanded [default: 1000].")] = None,
+        help="Most fields in a query, aliases and fragments expanded [default: 500].")] = None,
     max_cost: Annotated[Optional[int], typer.Option(
         "--max-cost", metavar="ROWS", show_default=False, rich_help_panel="Limits",
         help="Most rows a query may ask for: each page (first) times the pages around it [default: 1000000].")] = None,
