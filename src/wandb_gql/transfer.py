@@ -379,8 +379,9 @@ async def import_runs(client: "Client", file: str | Path, dest: str, *, resume: 
                     run = await client.create_run(dest, name=new, **fields)
             if history:
                 await client.log(run, history)
-            if record.get("summary") is not None:
-                await client.set_summary(run, record["summary"], replace=True)
+            if record.get("summary") is not None:  # "NaN" back to a float: W&B stores the number, not the text
+                summary = {k: decode_value(v) for k, v in record["summary"].items()}
+                await client.set_summary(run, summary, replace=True)
             await _settle(client, run, record.get("state"))
         except AuthError:
             raise
