@@ -6,7 +6,9 @@ Order: data set (made once, reused), P6 (no server needed), then one `wbgql serv
 P4 and P1 (P1 last: it starts wandb's wandb-core helper, which stays up until this process exits),
 then P8 (its own servers over 10k and 100k runs; `--no-p8` skips it), then P3 (its own server with
 30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min), then P7 (the same for
-pruning a 2,000-version artifact collection; `--no-p7` skips it, ~2 min).
+pruning a 2,000-version artifact collection; `--no-p7` skips it, ~2 min), then P2 (its own server
+over 200 runs x 2,000 history steps; `--no-p2` skips it, ~2 min), then P5 (runs to Parquet over
+10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import p1_list_runs  # noqa: E402
+import p2_history  # noqa: E402
 import p3_cleanup  # noqa: E402
 import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
@@ -46,6 +49,17 @@ def _p8() -> dict[str, dict[int, float]]:
         return {case: {int(n): mb for n, mb in peaks.items()} for case, peaks in json.loads(out.read_text()).items()}
 
 
+def _p5() -> dict[str, dict[int, list[float]]]:
+    """P5 in a process of its own, for the same reason as P8."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "p5.json"
+        subprocess.run([sys.executable, str(Path(__file__).with_name("p5_parquet.py")), "--json", str(out)],
+                       check=True)
+        return {who: {int(n): v for n, v in by_n.items()} for who, by_n in json.loads(out.read_text()).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -56,6 +70,8 @@ def main() -> None:
     parser.add_argument("--no-p8", action="store_true", help="skip P8 (memory over 100k runs, ~2 min)")
     parser.add_argument("--no-p3", action="store_true", help="skip P3 (cleanup of 1,000 runs, ~3 min)")
     parser.add_argument("--no-p7", action="store_true", help="skip P7 (prune 2,000 artifact versions, ~2 min)")
+    parser.add_argument("--no-p2", action="store_true", help="skip P2 (history of 200 runs x 2,000 steps, ~2 min)")
+    parser.add_argument("--no-p5", action="store_true", help="skip P5 (runs to Parquet, 10k-100k runs, ~2 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -78,6 +94,11 @@ def main() -> None:
     if not args.no_p7:
         with tempfile.TemporaryDirectory(prefix="wbgql-p7-") as tmp:
             p7 = p7_artifacts.bench(Path(tmp) / "p7.db", repeat=3, ledger_dir=Path(tmp))
+    p2: dict = {}
+    if not args.no_p2:
+        with server_process(p2_history.make_history()) as (base_url, api_key):
+            p2 = p2_history.bench(base_url, api_key, repeat=3)
+    p5 = {} if args.no_p5 else _p5()
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -113,6 +134,20 @@ def main() -> None:
                      "2,000 versions, whole processes, 30 ms per request"))
         rows.append(("P7 wandb.Api loop, artifact.delete()", f"{p7['wandb_s']:.1f} s", f"{p7['ratio']:.1f}x faster",
                      f">= 10x {ok(p7['ratio'] >= 10)}"))
+    for mode, label in (("sampled", "run.history(samples=2000)"), ("full", "scan_history")):
+        if mode in p2:
+            r = p2[mode]
+            rows.append((f"P2 wandb-gql history, {mode}", f"{r['client_s']:.3f} s", f"{r['raw_ratio']:.2f}x raw",
+                         "200 runs x 2,000 steps, 3 keys, concurrency 8"))
+            rows.append((f"P2 wandb.Api loop, {label}", f"{r['wandb_s']:.1f} s", f"{r['ratio']:.1f}x faster",
+                         f">= 8x {ok(r['ratio'] >= 8)}"))
+    ours = p5.get("wbgql", {})
+    for n, (mb, seconds) in sorted(ours.items()):
+        rows.append((f"P5 runs list --out .parquet, {n:,} runs", f"{mb:.1f} MB", f"{seconds:.1f} s",
+                     f"peak RSS <= 200 MB {ok(mb <= 200)}"))
+    for n, (mb, seconds) in sorted(p5.get("wandb", {}).items()):
+        rows.append((f"P5 wandb.Api + DataFrame.to_parquet, {n:,} runs", f"{mb:.1f} MB", f"{seconds:.1f} s",
+                     "peak RSS, for comparison"))
     for case, peaks in p8.items():
         small, large = peaks.get(10_000), peaks.get(100_000)
         if small and large:
@@ -125,7 +160,8 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {_load()}", flush=True)
     if args.json:
         p4.pop("times", None)
-        args.json.write_text(json.dumps({"p1": p1, "p3": p3, "p4": p4, "p6": p6, "p7": p7, "p8": p8}, indent=2))
+        args.json.write_text(json.dumps({"p1": p1, "p2": p2, "p3": p3, "p4": p4, "p5": p5, "p6": p6, "p7": p7,
+                                         "p8": p8}, indent=2))
 
 
 if __name__ == "__main__":
