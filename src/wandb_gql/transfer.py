@@ -177,7 +177,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as e:
-                raise UsageError(f"{path} line {number} is not JSON ({e})", hint=_FORMAT_HINT) from None
+                raise UsageError(f"{path} line {number} is not JSON ({e.msg} at column {e.colno})",
+                                 hint=_FORMAT_HINT) from None
             problem = _problem(record)
             if problem:
                 raise UsageError(f"{path} line {number}: {problem}", hint=_FORMAT_HINT)
