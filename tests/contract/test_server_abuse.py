@@ -403,6 +403,16 @@ def test_file_stream_body_limit(demo_api):
     assert status == 413 and "larger than" in reply["error"] and took < QUICK, reply
 
 
+def test_file_stream_line_limit(demo_api):
+    path = new_run(demo_api, "fslines")
+    body = json.dumps({"files": {"wandb-history.jsonl": {"offset": 0, "content": ["{}"] * 300_000},
+                                 "output.log": {"offset": 0, "content": ["x"] * 300_000}}}).encode()
+    with Bystander(demo_api):
+        status, reply, took = send(demo_api.server, path, body)
+    assert status == 413 and "600,000 lines" in reply["error"] and took < QUICK, reply
+    assert demo_api.ok(LISTING.replace("100", "1000"))["project"]["runs"]["edges"]
+
+
 # -- /_local/faults ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw,phrase", [

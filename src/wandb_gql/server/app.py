@@ -336,6 +336,10 @@ async def file_stream_handler(request: web.Request) -> web.StreamResponse:
         payload = checked_file_stream(payload)
     except BadInput as e:
         return _json({"error": f"malformed file_stream request: {e}"}, 400)
+    lines = sum(len(content) for _, content in payload["files"].values())
+    if lines > server.limits.max_stream_lines:
+        return _json({"error": f"file_stream request has {lines:,} lines, more than the server's limit of "
+                               f"{server.limits.max_stream_lines:,}; send fewer per request"}, 413)
     m = request.match_info
     project = store.project(m["entity"], m["project"])
     run = store.run(project["id"], m["run"], deleted=True) if project else None
