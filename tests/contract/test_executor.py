@@ -65,3 +65,23 @@ def test_fast_executor_matches_stock_graphql_core(server, text, variables):
             result = execute(served.schema, doc, context_value=ctx, variable_values=variables, **extra)
         bodies.append(orjson.dumps({"data": result.data, "errors": [e.formatted for e in result.errors or []]}))
     assert bodies[0] == bodies[1]
+
+
+def test_a_passed_deadline_stops_execution_without_raising(server):
+    """Past the deadline the fast path stops at the next object and never redoes a failed
+    resolver; nothing escapes graphql-core, root fields included."""
+    from wandb_gql.server.db import Deadline, time_limit
+    from wandb_gql.server.executor import DEADLINE
+
+    served = server.server
+    prepared = served.document(CASES[0][0])
+    deadline = Deadline(0)
+    ctx = Context(served.store, served.store.default_user, "http://x")
+    with transaction(served.store.conn), time_limit(served.store.conn, deadline):
+        token = DEADLINE.set(deadline)
+        try:
+            result = execute(served.schema, prepared.doc, context_value=ctx, variable_values=CASES[0][1],
+                             **executor_options())
+        finally:
+            DEADLINE.reset(token)
+    assert deadline.hit and result.errors and result.data is None

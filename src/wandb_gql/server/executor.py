@@ -23,6 +23,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from graphql import GraphQLError
+
 
 class _Deadline(Protocol):
     def passed(self) -> bool: ...
@@ -31,8 +33,9 @@ class _Deadline(Protocol):
 DEADLINE: ContextVar[_Deadline | None] = ContextVar("wandb_gql_deadline", default=None)
 
 
-class DeadlinePassed(Exception):
-    """Raised inside execution once the request's deadline passed; the handler answers it."""
+class DeadlinePassed(GraphQLError):
+    """Raised inside execution once the request's deadline passed; the handler answers it.
+    A GraphQLError, because that is what graphql-core catches around the root fields too."""
 
 try:
     from graphql import Undefined

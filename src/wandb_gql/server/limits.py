@@ -103,6 +103,8 @@ class _Walker:
         """(deepest level below, fields, page plan) of a selection set at `level`."""
         if node is None:
             return level - 1, 0, ()
+        if level > self.max_depth:
+            return level, 0, ()  # too deep already: no need to walk (or recurse) further
         deepest, count = level - 1, 0
         plan: list[PagePlan] = []
         for sel in node.selections:
