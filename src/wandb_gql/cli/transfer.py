@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -144,12 +144,9 @@ def import_runs(
     as_json = as_json or out_format(None) == Format.json
 
     async def work(client: "Client") -> int:
-        import asyncio
-
-        from ..transfer import ImportResult, import_runs as import_
+        from ..transfer import import_runs as import_
 
         rows = 0
-        result: Optional[ImportResult] = None
 
         def started(runs: int, _rows: int) -> None:
             STATUS.start("import", runs)
@@ -163,10 +160,11 @@ def import_runs(
         try:
             result = await import_(client, file, dest, resume=resume, concurrency=concurrency,
                                    on_start=started, on_run=one_done, checked=(total_runs, total_rows))
-        except (asyncio.CancelledError, KeyboardInterrupt):
+        except BaseException:  # Ctrl-C, or an error that stops every run (a rejected key)
             STATUS.stop()
-            note(f"interrupted: progress is in {sidecar}")
-            note(f"resume: wbgql runs import {file} {dest} --resume")
+            if sidecar.exists():
+                note(f"interrupted: progress is in {sidecar}")
+                note(f"resume: wbgql runs import {file} {dest} --resume")
             raise
         STATUS.stop()
         _report(result, as_json, f"wbgql runs import {file} {dest} --resume")
