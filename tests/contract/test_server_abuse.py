@@ -274,6 +274,28 @@ def test_regex_options_follow_re2(demo_api):
     assert refused.errors and "$options" in refused.errors[0]["message"]
 
 
+@pytest.mark.parametrize("args", [["--where", 'display_name ~ "^((.+)+)+!$"'],
+                                  ["--filters", '{"display_name": {"$regex": "^((.+)+)+!$"}}'],
+                                  pytest.param(["--filters", '{"$and": [' * 10_000 + '{"state": "x"}' + "]}" * 10_000],
+                                               marks=pytest.mark.xfail(strict=True, reason=(
+                                                   "client side: filters/validate.py lets json.loads' "
+                                                   "RecursionError out as a traceback (not this brief's file)")))])
+def test_hostile_filters_from_the_cli_end_quickly(demo, tmp_path, args):
+    from tests.cli.test_server_cli import WBGQL
+
+    env = {**os.environ, "NETRC": str(tmp_path / "none"), "XDG_DATA_HOME": str(tmp_path),
+           "WBGQL_CONFIG": str(tmp_path / "none.toml")}
+    started = time.monotonic()
+    proc = subprocess.run([*WBGQL, "--base-url", demo.base_url, "--api-key", demo.api_key, "runs", "list",
+                           "demo/vision", *args, "-f", "json"], env=env, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 15  # a CLI start included
+    if proc.returncode == 0:
+        assert json.loads(proc.stdout) == []
+    else:  # refused before sending, or the server's filter error: one line either way
+        assert proc.returncode in (1, 2) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and "nest" in proc.stderr
+
+
 @pytest.mark.parametrize("levels", [25, 900, 10_000])
 def test_deeply_nested_filters_are_clear_errors(demo_api, levels):
     nested: str = '{"state": "finished"}'
