@@ -225,6 +225,15 @@ def test_compressed_body_is_not_inflated_before_auth(demo_api):
     assert status == 401 and took < 1.0, body
 
 
+@pytest.mark.parametrize("path", ["/graphql", "/files/demo/vision/nope/file_stream", "/_local/faults"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_corrupt_compressed_body_is_400(demo_api, path, encoding):
+    status, body, took = send(demo_api.server, path, b"this is not compressed at all", {"Content-Encoding": encoding})
+    assert status == 400 and took < QUICK, body
+    assert "cannot be read" in json.dumps(body)
+    assert demo_api.gql("{ viewer { username } }").status == 200
+
+
 def test_small_gzip_body_is_served(demo_api):
     body = zlib.compress(json.dumps({"query": "{ viewer { username } }"}).encode(), wbits=31)
     status, reply, _ = send(demo_api.server, "/graphql", body, {"Content-Encoding": "gzip"})

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from graphql import DocumentNode, ExecutionResult, GraphQLError, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
@@ -202,7 +203,12 @@ async def read_body(request: web.Request, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = await request.content.readany()
+        try:
+            chunk = await request.content.readany()
+        except RequestPayloadError as e:  # e.g. Content-Encoding: gzip over bytes that are not gzip
+            reason = str(getattr(e.__cause__, "message", "") or e).strip().splitlines()[-1].strip()
+            raise LimitExceeded("BAD_CONTENT_ENCODING", f"request body cannot be read ({reason}); send it "
+                                "as its Content-Encoding header says, or without one") from None
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

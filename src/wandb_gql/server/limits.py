@@ -15,6 +15,7 @@ refusal is a GraphQL error whose `extensions.code` names the limit:
     QUERY_TOO_COSTLY       estimated rows above max_cost: each paged field (`first`/`last`, or
                            a connection's default page) multiplies the pages around it, so
                            runs(first: 1000) { project { runs(first: 1000) } } costs 1,001,000
+    BAD_CONTENT_ENCODING   a body that does not decompress as its Content-Encoding says (400)
     QUERY_TIMEOUT          still running after time_limit seconds, or its client hung up: the
                            work is stopped (db.time_limit) and a mutation rolled back
 
