@@ -11,15 +11,12 @@ import base64
 import binascii
 import hashlib
 import logging
-import socket
-import sqlite3
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any, AsyncIterator
 
 import orjson
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from graphql import DocumentNode, ExecutionResult, GraphQLError, execute, parse, validate
 from graphql.error import GraphQLSyntaxError
 
@@ -28,6 +25,8 @@ from .executor import DEADLINE, executor_options
 from . import tokens
 from .faults import Faults
 from .limits import LimitExceeded, Limits, Shape, check_cost, check_shape, measure
+from .bodies import ClientGone, read_body, refuse_unread
+from .file_stream import apply_file_stream, checked_file_stream
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema
 from .store import BadInput, Store, Viewer
@@ -193,53 +192,13 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     return out
 
 
-async def read_body(request: web.Request, cap: int) -> bytes:
-    """The request body, refused as soon as it passes `cap` bytes. aiohttp inflates a gzip or
-    deflate body as it is read, so the cap counts inflated bytes and a bomb is never inflated
-    past it; an uncompressed body that announces more is refused before any of it is read."""
-    declared = request.content_length
-    if declared is not None and declared > cap and not request.headers.get("Content-Encoding"):
-        raise _too_large(cap)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        try:
-            chunk = await request.content.readany()
-        except RequestPayloadError as e:  # e.g. Content-Encoding: gzip over bytes that are not gzip
-            reason = str(getattr(e.__cause__, "message", "") or e).strip().splitlines()[-1].strip()
-            raise LimitExceeded("BAD_CONTENT_ENCODING", f"request body cannot be read ({reason}); send it "
-                                "as its Content-Encoding header says, or without one") from None
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap)
-        chunks.append(chunk)
-
-
-def _too_large(cap: int) -> LimitExceeded:
-    return LimitExceeded("BODY_TOO_LARGE", f"request body is larger than {cap:,} bytes (after decompression), "
-                         "the server's limit; send less per request", status=413)
-
-
-async def _refuse_unread(request: web.Request, response: web.Response) -> web.StreamResponse:
-    """Answer without reading the rest of the body. aiohttp would otherwise read (and inflate)
-    the leftover for up to 10 s before reusing the connection, so a compressed leftover ends
-    the connection once the answer is out."""
-    if request.can_read_body and request.headers.get("Content-Encoding"):
-        await response.prepare(request)
-        await response.write_eof()
-        request.protocol.force_close()
-    return response
-
-
 async def graphql_handler(request: web.Request) -> web.StreamResponse:
     server: Server = request.app[SERVER]
     limits = server.limits
     try:
         raw = await read_body(request, limits.max_body)
     except LimitExceeded as e:
-        return await _refuse_unread(request, _refused(e))
+        return await refuse_unread(request, _refused(e))
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -285,40 +244,6 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     return _json(body, 400 if result.data is None and result.errors else 200)
 
 
-class ClientGone:
-    """Whether a request's client hung up, asked of the socket itself: while the request runs,
-    the event loop that would notice is busy running it. A peek that reads end-of-file means
-    the client closed its side (HTTP clients never half-close while awaiting an answer)."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._transport = request.transport
-        self._sock: socket.socket | None = None
-
-    def __call__(self) -> bool:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return True
-        try:
-            if self._sock is None:
-                raw = transport.get_extra_info("socket")
-                if raw is None:
-                    return False
-                self._sock = raw.dup()  # asyncio's own socket object does not offer recv
-                self._sock.setblocking(False)
-            return self._sock.recv(1, socket.MSG_PEEK) == b""
-        except (BlockingIOError, InterruptedError):
-            return False  # connected, nothing more sent: still waiting for us
-        except OSError:
-            return True
-
-    def __enter__(self) -> "ClientGone":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._sock is not None:
-            self._sock.close()
-
-
 def _timed_out(limits: Limits) -> LimitExceeded:
     return LimitExceeded("QUERY_TIMEOUT", f"query took longer than {limits.time_limit:g} s (the server's "
                          "--time-limit) and was stopped; ask for less per request (smaller pages, fewer runs)")
@@ -331,7 +256,7 @@ async def file_stream_handler(request: web.Request) -> web.StreamResponse:
     try:
         raw = await read_body(request, server.limits.max_stream_body)
     except LimitExceeded as e:
-        return await _refuse_unread(request, _json({"error": e.message}, e.status))
+        return await refuse_unread(request, _json({"error": e.message}, e.status))
     try:
         payload = loads_lenient(raw or b"{}")
     except (ValueError, RecursionError):  # RecursionError: e.g. 200,000 "[" in a row
@@ -355,67 +280,13 @@ async def file_stream_handler(request: web.Request) -> web.StreamResponse:
         return _json({"stopped": True})
     try:
         with transaction(store.conn):
-            _apply_file_stream(store, run, payload)
+            apply_file_stream(store, run, payload)
     except (BadInput, ValueError, TypeError, KeyError, RecursionError) as e:
         return _json({"error": f"malformed file_stream request: {e}"}, 400)
     except Exception:
         log.exception("file_stream failed")
         return _json({"error": "internal error (details are in the server log)"}, 400)
     return _json({"exitcode": None, "limits": {}})
-
-
-# Line numbers and counts are GraphQL Int (32-bit) on the way out: a stored offset of 3e9 made
-# every listing of the project fail ("Int cannot represent non 32-bit signed integer value").
-_MAX_LINES = 2**31 - 1
-
-
-def checked_file_stream(payload: dict[str, Any]) -> dict[str, Any]:
-    """The body with every field typed and in range, or BadInput naming the first that is not."""
-    files = payload.get("files") or {}
-    if not isinstance(files, dict):
-        raise BadInput('"files" must be an object of file name -> {"offset": n, "content": [lines]}')
-    chunks: dict[str, tuple[int, list[Any]]] = {}
-    for name, chunk in files.items():
-        if not isinstance(chunk, dict):
-            raise BadInput(f'{name}: expected {{"offset": n, "content": [lines]}}, got {type(chunk).__name__}')
-        offset, content = chunk.get("offset") or 0, chunk.get("content") or []
-        if not isinstance(offset, int) or isinstance(offset, bool):
-            raise BadInput(f'{name}: "offset" must be an integer, got {offset!r:.40}')
-        if not isinstance(content, list):
-            raise BadInput(f'{name}: "content" must be a list of lines')
-        if not 0 <= offset <= _MAX_LINES - len(content):
-            raise BadInput(f'{name}: "offset" {offset} is out of range: offset + lines must stay within '
-                           f"0..{_MAX_LINES}")
-        if not all(isinstance(line, (str, dict)) for line in content):
-            raise BadInput(f'{name}: every line of "content" must be a string')
-        chunks[str(name)] = (offset, content)
-    uploaded = payload.get("uploaded") or []
-    if not isinstance(uploaded, list) or not all(isinstance(u, str) for u in uploaded):
-        raise BadInput('"uploaded" must be a list of file names')
-    exitcode = payload.get("exitcode")
-    if exitcode is not None and (not isinstance(exitcode, int) or isinstance(exitcode, bool)
-                                 or not -(2**31) <= exitcode < 2**31):
-        raise BadInput(f'"exitcode" must be a 32-bit integer or null, got {exitcode!r:.40}')
-    return {"files": chunks, "uploaded": uploaded, "exitcode": exitcode,
-            "complete": bool(payload.get("complete")), "preempting": bool(payload.get("preempting"))}
-
-
-def _apply_file_stream(store: Store, run: sqlite3.Row, payload: dict[str, Any]) -> None:
-    for name, (offset, content) in payload["files"].items():
-        if name == "wandb-history.jsonl":
-            store.append_history(run, offset, content)
-        elif name == "wandb-events.jsonl":
-            store.append_events(run, offset, content)
-        elif name == "output.log":
-            store.write_log(run, offset, content)
-        elif name == "wandb-summary.json" and content:
-            # The whole current summary, replacing the stored one.
-            store.replace_summary(run["id"], content[-1])
-    store.record_uploaded_files(run["id"], payload["uploaded"])
-    if payload["complete"]:
-        store.finish_run(run["id"], payload["exitcode"])
-    else:
-        store.heartbeat(run["id"], "preempting" if payload["preempting"] else "running")
 
 
 async def storage_handler(request: web.Request) -> web.Response:
@@ -490,7 +361,7 @@ async def faults_handler(request: web.Request) -> web.StreamResponse:
             spec = orjson.loads(await read_body(request, server.limits.max_body) or b"{}")
             server.faults = Faults.from_json(spec)
         except LimitExceeded as e:
-            return await _refuse_unread(request, _refused(e))
+            return await refuse_unread(request, _refused(e))
         except ValueError as e:  # orjson.JSONDecodeError is one
             return _error(f"invalid faults: {e}", 400)
     return _json(server.faults.describe())
@@ -519,7 +390,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     viewer = request.app[SERVER].viewer_for(request)
     if viewer is None:
         # Checked before a byte of the body is read (or inflated).
-        return await _refuse_unread(
+        return await refuse_unread(
             request, _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401))
     request[VIEWER] = viewer
     return await handler(request)
