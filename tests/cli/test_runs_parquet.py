@@ -143,6 +143,17 @@ def test_out_with_a_text_suffix_writes_what_stdout_would(wbgql, server, tmp_path
         assert out.read_text() == wbgql.remote(server, *args, "-f", suffix).stdout
 
 
+def test_out_dash_is_stdout_and_parquet_cannot_go_there(wbgql, server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["runs", "list", "demo/rl", "--summary-keys", "loss", "--order", "name", "-f", "csv"]
+    r = wbgql.remote(server, *args, "--out", "-")
+    assert r.exit_code == 0, r
+    assert r.stdout == wbgql.remote(server, *args).stdout and r.stdout.startswith("id,name,")
+    r = wbgql.remote(server, "runs", "list", "demo/rl", "-f", "parquet", "--out", "-")
+    assert r.exit_code == 2 and "Parquet needs --out FILE" in r.stderr, r
+    assert not (tmp_path / "-").exists() and not (tmp_path / "-.part").exists()
+
+
 def test_row_groups_hold_at_most_n_runs_and_a_misfit_is_left_empty(server, tmp_path):
     out = tmp_path / "groups.parquet"
     with SyncClient(server.base_url, server.api_key) as client:

@@ -159,7 +159,7 @@ ListFormatOpt = Annotated[Optional[ListFormat], typer.Option(
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", metavar="FILE", show_default=False,
     help="Write to FILE instead of stdout (.csv, .tsv, .json, .jsonl or .parquet: the suffix names the format "
-         "when -f is not given); FILE appears only once complete.")]
+         "when -f is not given; '-' is stdout); FILE appears only once complete.")]
 
 
 def _output(fmt: Optional[ListFormat], out_file: Optional[Path]) -> str:
@@ -272,6 +272,8 @@ def list_runs(
     from ..errors import UsageError
 
     with errors():
+        if out_file is not None and str(out_file) == "-":
+            out_file = None  # `--out -`: stdout (as `--ids-from -` is stdin)
         name = _output(fmt, out_file)
         if limit is not None and all_rows:
             raise UsageError("give either --limit N or --all, not both")
