@@ -29,6 +29,8 @@ from __future__ import annotations
 import io
 import math
 import time
+from array import array
+from itertools import accumulate
 import unicodedata
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Sequence, TextIO
@@ -484,37 +486,46 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 
 
 def _arrow_array(pa: Any, kind: str, cells: list[Any], arrow_type: Any) -> Any:
-    """One column as an Arrow array, built from its buffers: `pa.array(list)` would import
-    pandas (when installed) to ask whether the list is array-like: +50 MB for every export."""
-    import numpy as np
-
+    """One column as an Arrow array, built from its buffers (stdlib `array`: pyarrow does not
+    need numpy): `pa.array(list)` would import pandas, when installed, to ask whether the list
+    is array-like: +50 MB for every export."""
     n = len(cells)
-    present = [c is not None for c in cells]
-    validity = None if all(present) else pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little"))
+    validity = None if None not in cells else pa.py_buffer(_bitmap([c is not None for c in cells]))
     if kind == "float":
-        data = np.array([0.0 if c is None else c for c in cells], dtype=np.float64)
-        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(
+            array("d", [0.0 if c is None else c for c in cells]))])
     if kind == "int":
-        data = np.array([0 if c is None else c for c in cells], dtype=np.int64)
-        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(
+            array("q", [0 if c is None else c for c in cells]))])
     if kind == "bool":
-        bits = np.packbits(np.array([c is True for c in cells], dtype=bool), bitorder="little")
-        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(bits)])
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(_bitmap([c is True for c in cells]))])
     if kind == "tags":
-        child = _arrow_strings(pa, np, [t for c in cells if c is not None for t in c], arrow_type.value_type)
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum([0 if c is None else len(c) for c in cells], out=offsets[1:])
+        child = _arrow_strings(pa, [t for c in cells if c is not None for t in c], arrow_type.value_type)
+        offsets = _offsets([0 if c is None else len(c) for c in cells])
         return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(offsets)], children=[child])
-    return _arrow_strings(pa, np, cells, arrow_type, validity)
+    return _arrow_strings(pa, cells, arrow_type, validity)
 
 
-def _arrow_strings(pa: Any, np: Any, cells: list[Any], arrow_type: Any, validity: Any = None) -> Any:
+def _bitmap(flags: list[bool]) -> bytes:
+    """Arrow's bit-packed booleans: flag i is bit i % 8 of byte i // 8."""
+    if not flags:
+        return b""
+    bits = "".join(["1" if f else "0" for f in reversed(flags)])
+    return int(bits, 2).to_bytes((len(flags) + 7) // 8, "little")
+
+
+def _offsets(lengths: list[int]) -> array:
+    offsets = array("i", [0])
+    offsets.extend(accumulate(lengths))
+    return offsets
+
+
+def _arrow_strings(pa: Any, cells: list[Any], arrow_type: Any, validity: Any = None) -> Any:
     encoded = [b"" if c is None else c.encode() for c in cells]
-    offsets = np.zeros(len(cells) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    if offsets[-1] >= 2 ** 31:
+    lengths = [len(e) for e in encoded]
+    if sum(lengths) >= 2 ** 31:
         raise ValueError("more than 2 GB of text in one Parquet row group: write fewer runs per group")
-    return pa.Array.from_buffers(arrow_type, len(cells), [validity, pa.py_buffer(offsets.astype(np.int32)),
+    return pa.Array.from_buffers(arrow_type, len(cells), [validity, pa.py_buffer(_offsets(lengths)),
                                                           pa.py_buffer(b"".join(encoded))])
 
 
