@@ -86,6 +86,13 @@ def server_command(
     time_limit: Annotated[Optional[str], typer.Option(
         "--time-limit", metavar="DURATION", show_default=False, rich_help_panel="Limits",
         help="Stop a request's work after this long, e.g. 30s, 2m [default: 30s].")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="N", rich_help_panel="Concurrency",
+        help="Threads doing database work: reads run in parallel, writes one at a time.")] = 8,
+    busy_timeout: Annotated[str, typer.Option(
+        "--busy-timeout", metavar="DURATION", rich_help_panel="Concurrency",
+        help="How long a write waits for another writer (e.g. a second server on the same --db) "
+             "before it is answered 503 with Retry-After, which clients retry.")] = "5s",
 ) -> None:
     """Run the local W&B-compatible server (the real wandb SDK can log into it).
 
@@ -130,6 +137,11 @@ def server_command(
         if given["time_limit"] <= 0:
             fail(f"--time-limit {time_limit}: give a duration above zero, e.g. 30s")
     limits = Limits(**given)
+    _positive(workers, "--workers")
+    try:
+        wait = parse_duration(busy_timeout).total_seconds()
+    except ValueError as e:
+        fail(f"--busy-timeout: {e}")
     injected = None
     if faults:
         try:
@@ -147,7 +159,7 @@ def server_command(
     import sqlite3
 
     try:
-        store = open_store(path, seed)
+        store = open_store(path, seed, busy_timeout=wait)
         generated = None
         for key in api_key or []:
             store.add_api_key(key)
@@ -171,6 +183,7 @@ def server_command(
         out.flush()
 
     try:
-        serve(host, port, Server(store, retention=keep, faults=injected, limits=limits), on_ready=ready)
+        serve(host, port, Server(store, retention=keep, faults=injected, limits=limits, workers=workers),
+              on_ready=ready)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port", EXIT_FAILURE)

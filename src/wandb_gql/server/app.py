@@ -11,16 +11,19 @@ import base64
 import binascii
 import hashlib
 import logging
+import sqlite3
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, ContextManager, TypeVar
 
 import orjson
 from aiohttp import web
-from graphql import DocumentNode, ExecutionResult, GraphQLError, execute, parse, validate
+from graphql import (DocumentNode, ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, execute,
+                     parse, validate)
 from graphql.error import GraphQLSyntaxError
 
-from .db import Deadline, time_limit, transaction
+from .db import Busy, Deadline, is_busy, time_limit
 from .executor import DEADLINE, executor_options
 from . import tokens
 from .faults import Faults
@@ -34,6 +37,10 @@ from .store.blobs import md5_b64 as blobs_md5
 
 log = logging.getLogger("wandb_gql.server")
 _EXECUTOR = executor_options()
+_T = TypeVar("_T")
+# Threads doing database work: reads run in parallel (SQLite WAL), writers take turns.
+DEFAULT_WORKERS = 8
+BUSY_RETRY_AFTER = "1"  # seconds; a writer holds the lock for milliseconds, rarely longer
 
 SERVER: web.AppKey["Server"] = web.AppKey("server", object)  # type: ignore[arg-type]
 VIEWER: web.RequestKey[Viewer] = web.RequestKey("viewer", Viewer)
@@ -72,8 +79,11 @@ class Server:
 
     def __init__(self, store: Store, *, retention: timedelta = timedelta(days=7),
                  faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = (),
-                 url_ttl: float = tokens.DEFAULT_TTL, limits: Limits | None = None) -> None:
+                 url_ttl: float = tokens.DEFAULT_TTL, limits: Limits | None = None,
+                 workers: int = DEFAULT_WORKERS) -> None:
         self.store = store
+        # Database work runs here, off the event loop, so one slow request never holds the others.
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wbgql-db")
         self._limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
@@ -166,8 +176,17 @@ class Server:
             _, dropped = self._documents.popitem(last=False)
             self._documents_bytes -= dropped.size
 
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(*args)` on the database pool. Context variables are not carried over: work that
+        needs DEADLINE sets it itself."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+
     def purge(self) -> int:
-        with transaction(self.store.conn):
+        with self.store.writing():
             purged = self.store.purge(self.retention)
             expired, freed = self.store.purge_expired_artifacts()
         if purged:
@@ -221,27 +240,49 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
             return _refused(e)
     ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
                   server.url_ttl)
-    gone = ClientGone(request)
-    deadline = Deadline(limits.time_limit, gone)
+    with ClientGone(request) as gone:
+        try:
+            return await server.run(_execute, server, prepared.doc, operation, variables, ctx,
+                                    Deadline(limits.time_limit, gone))
+        except LimitExceeded as e:
+            log.warning("request stopped (over the %g s time limit, or its client left): %s", limits.time_limit,
+                        (operation or payload["query"][:80]).replace("\n", " "))
+            return _refused(e)
+
+
+def _execute(server: Server, doc: DocumentNode, operation: str | None, variables: dict[str, Any], ctx: Context,
+             deadline: Deadline) -> web.Response:
+    """One GraphQL request on a worker thread, as one transaction: a mutation holds the write
+    lock from its start, a query reads one snapshot beside the writers. DEADLINE is set here:
+    the event loop's context variables do not follow the work into the pool."""
+    token = DEADLINE.set(deadline)
     try:
-        with gone, transaction(server.store.conn), time_limit(server.store.conn, deadline):
-            token = DEADLINE.set(deadline)
-            try:
-                result = execute(server.schema, prepared.doc, context_value=ctx, variable_values=variables,
-                                 operation_name=operation, **_EXECUTOR)
-            finally:
-                DEADLINE.reset(token)
+        with _transaction(server.store, _is_mutation(doc, operation)) as conn, time_limit(conn, deadline):
+            result = execute(server.schema, doc, context_value=ctx, variable_values=variables,
+                             operation_name=operation, **_EXECUTOR)
+            assert isinstance(result, ExecutionResult)  # every resolver here is synchronous
             if deadline.hit:
-                raise _timed_out(limits)  # rolls back whatever part of a mutation ran
-    except LimitExceeded as e:
-        log.warning("request stopped (over the %g s time limit, or its client left): %s", limits.time_limit,
-                    (operation or payload["query"][:80]).replace("\n", " "))
-        return _refused(e)
-    assert isinstance(result, ExecutionResult)  # every resolver here is synchronous
+                raise _timed_out(server.limits)  # rolls back whatever part of a mutation ran
+            if any(e.original_error is not None and is_busy(e.original_error) for e in result.errors or ()):
+                raise Busy("a statement found the database locked")  # rolls back; the client sends it again
+    finally:
+        DEADLINE.reset(token)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [_format_error(e) for e in result.errors]
     return _json(body, 400 if result.data is None and result.errors else 200)
+
+
+def _is_mutation(doc: DocumentNode, operation: str | None) -> bool:
+    for definition in doc.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+                operation is None or (definition.name is not None and definition.name.value == operation)):
+            return definition.operation == OperationType.MUTATION
+    return False
+
+
+def _transaction(store: Store, write: bool) -> ContextManager[sqlite3.Connection]:
+    return store.writing() if write else store.reading()
 
 
 def _timed_out(limits: Limits) -> LimitExceeded:
@@ -250,7 +291,8 @@ def _timed_out(limits: Limits) -> LimitExceeded:
 
 
 async def file_stream_handler(request: web.Request) -> web.StreamResponse:
-    """W&B's file_stream: never answers 5xx (the SDK would retry and hang finish())."""
+    """W&B's file_stream: a bad request is a 4xx, never 5xx (the SDK would retry it forever and
+    hang in finish()); the one 5xx is 503 while another writer holds the database, which a retry fixes."""
     server: Server = request.app[SERVER]
     store = server.store
     try:
@@ -272,18 +314,24 @@ async def file_stream_handler(request: web.Request) -> web.StreamResponse:
         return _json({"error": f"file_stream request has {lines:,} lines, more than the server's limit of "
                                f"{server.limits.max_stream_lines:,}; send fewer per request"}, 413)
     m = request.match_info
-    project = store.project(m["entity"], m["project"])
-    run = store.run(project["id"], m["run"], deleted=True) if project else None
-    if run is None:
-        return _json({"error": f"run {m['entity']}/{m['project']}/{m['run']} not found"}, 404)
-    if run["deleted_at"] is not None:
-        return _json({"stopped": True})
+    return await server.run(_file_stream, store, m["entity"], m["project"], m["run"], payload)
+
+
+def _file_stream(store: Store, entity: str, project_name: str, run_name: str, payload: dict[str, Any]) -> web.Response:
     try:
-        with transaction(store.conn):
+        with store.writing():
+            project = store.project(entity, project_name)
+            run = store.run(project["id"], run_name, deleted=True) if project else None
+            if run is None:
+                return _json({"error": f"run {entity}/{project_name}/{run_name} not found"}, 404)
+            if run["deleted_at"] is not None:
+                return _json({"stopped": True})
             apply_file_stream(store, run, payload)
     except (BadInput, ValueError, TypeError, KeyError, RecursionError) as e:
         return _json({"error": f"malformed file_stream request: {e}"}, 400)
-    except Exception:
+    except Exception as e:
+        if is_busy(e):
+            raise  # 503: the SDK sends it again
         log.exception("file_stream failed")
         return _json({"error": "internal error (details are in the server log)"}, 400)
     return _json({"exitcode": None, "limits": {}})
@@ -296,11 +344,15 @@ async def storage_handler(request: web.Request) -> web.Response:
     if isinstance(grant, str):
         return _error(grant, 403 if "expired" in grant else 404)
     data = await request.read() if request.method == "PUT" else b""  # nothing awaits inside a transaction
-    with transaction(store.conn):
-        refused = _storage_refusal(store, grant, data if request.method == "PUT" else None)
+    return await request.app[SERVER].run(_storage, store, grant, request.method == "PUT", data)
+
+
+def _storage(store: Store, grant: tokens.Grant, put: bool, data: bytes) -> web.Response:
+    with store.writing() if put else store.reading():
+        refused = _storage_refusal(store, grant, data if put else None)
         if refused:
             return _error(refused, 404 if "no longer" in refused else 400)
-        if request.method == "PUT":
+        if put:
             if grant.kind == tokens.PART:  # the SDK completes the upload with each part's ETag
                 upload_id, _, part = grant.target.partition(":")
                 return web.Response(status=200, headers={"ETag": store.put_multipart_part(upload_id, int(part), data)})
@@ -368,7 +420,8 @@ async def faults_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def purge_handler(request: web.Request) -> web.Response:
-    return _json({"purged": request.app[SERVER].purge()})
+    server: Server = request.app[SERVER]
+    return _json({"purged": await server.run(server.purge)})
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -394,6 +447,25 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             request, _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401))
     request[VIEWER] = viewer
     return await handler(request)
+
+
+def _busy() -> web.Response:
+    return _json({"errors": [{"message": "the database is busy with another writer (another request or another "
+                                         "server on the same file); nothing was written, send the request again",
+                              "extensions": {"code": "DATABASE_BUSY"}}]}, 503, {"Retry-After": BUSY_RETRY_AFTER})
+
+
+@web.middleware
+async def busy_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """SQLite's "database is locked", wherever it surfaces, is a 503 the client retries, never a
+    200 or 500 whose write may or may not have happened: the transaction was rolled back."""
+    try:
+        return await handler(request)
+    except Exception as e:
+        if not is_busy(e):
+            raise
+        log.warning("%s %s: %s; answered 503", request.method, request.path, e)
+        return _busy()
 
 
 @web.middleware
@@ -423,9 +495,10 @@ async def _purge_loop(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             try:
-                server.purge()
-            except Exception:
-                log.exception("purge failed")
+                await server.run(server.purge)
+            except Exception as e:
+                if not is_busy(e):  # busy: the next round purges it
+                    log.exception("purge failed")
             await asyncio.sleep(interval)
 
     task = asyncio.get_running_loop().create_task(loop())
@@ -434,7 +507,7 @@ async def _purge_loop(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(server: Server) -> web.Application:
-    app = web.Application(middlewares=[faults_middleware, auth_middleware], client_max_size=64 * 1024 ** 2)
+    app = web.Application(middlewares=[busy_middleware, faults_middleware, auth_middleware], client_max_size=64 * 1024 ** 2)
     app[SERVER] = server
     app.router.add_post("/graphql", graphql_handler)
     app.router.add_post("/files/{entity}/{project}/{run}/file_stream", file_stream_handler)

@@ -248,22 +248,54 @@ def _regexp(pattern: str, value: object) -> bool:
     return compiled.search(value if isinstance(value, str) else str(value)) is not None
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+# How long a writer waits for another writer (this server's or another process's) before the
+# request is answered 503 with Retry-After; the client retries those.
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+class Busy(Exception):
+    """Another writer held the database longer than the busy timeout: nothing was written, and
+    the same request can simply be sent again."""
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether `error` is SQLite saying another connection holds the lock (SQLITE_BUSY/LOCKED),
+    wherever it surfaced: a statement, BEGIN IMMEDIATE, COMMIT."""
+    return isinstance(error, Busy) or (isinstance(error, sqlite3.OperationalError) and (
+        "locked" in str(error) or "busy" in str(error)))
+
+
+def open_connection(path: str | Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:
+    """A connection to an existing database (one per thread: SQLite runs reads on separate
+    connections in parallel in WAL mode); `connect` is the first one, which also lays out the schema."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
-    if str(path) != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.create_function("regexp", 2, _regexp, deterministic=True)
+    return conn
+
+
+def connect(path: str | Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:
+    conn = open_connection(path, busy_timeout)
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(DDL)
     return conn
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction; store functions never open their own, so callers compose them."""
-    conn.execute("BEGIN")
+def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
+    """One transaction; store functions never open their own, so callers compose them. A writer
+    takes the database's write lock up front (BEGIN IMMEDIATE), waiting at most the busy
+    timeout, so it never fails half-way for want of the lock; a reader (write=False) reads one
+    snapshot and never waits for writers (WAL)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    except sqlite3.OperationalError as e:
+        if is_busy(e):
+            raise Busy(str(e)) from None
+        raise
     try:
         yield
     except BaseException:
@@ -271,7 +303,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if is_busy(e):
+            raise Busy(str(e)) from None
+        raise
 
 
 class Deadline:

@@ -13,7 +13,8 @@ from typing import Callable
 from aiohttp import web
 
 from . import seed as seeds
-from .app import Server, create_app
+from .app import DEFAULT_WORKERS, Server, create_app
+from .db import DEFAULT_BUSY_TIMEOUT
 from .faults import Faults
 from .store import Store, new_api_key
 
@@ -23,11 +24,11 @@ def default_db_path() -> Path:
     return Path(base) / "wandb-gql" / "server.db"
 
 
-def open_store(db: str | Path | None, seed: str | None = None) -> Store:
+def open_store(db: str | Path | None, seed: str | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
     path = Path(db) if db else default_db_path()
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(path)
+    store = Store(path, busy_timeout=busy_timeout)
     if seed == "demo":
         seeds.demo(store)
     elif seed:
@@ -40,9 +41,10 @@ class LocalServer:
 
     def __init__(self, db: str | Path | None = ":memory:", *, seed: str | None = None,
                  retention: timedelta = timedelta(days=7), faults: Faults | None = None,
-                 port: int = 0) -> None:
+                 port: int = 0, workers: int = DEFAULT_WORKERS, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.api_key = new_api_key()  # lives only in this process, never stored
-        self._store_args = (db, seed)
+        self._store_args = (db, seed, busy_timeout)
+        self._workers = workers
         self._retention, self._faults = retention, faults
         self._port = port
         self._ready = threading.Event()
@@ -62,9 +64,8 @@ class LocalServer:
     def _run(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
         try:
-            # SQLite objects belong to the thread that made them: build the store here.
             self.server = Server(open_store(*self._store_args), retention=self._retention, faults=self._faults,
-                                 ephemeral_keys=(self.api_key,))
+                                 ephemeral_keys=(self.api_key,), workers=self._workers)
             self._runner = web.AppRunner(create_app(self.server), access_log=None)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -79,6 +80,7 @@ class LocalServer:
         loop.run_forever()
         loop.run_until_complete(self._runner.cleanup())
         loop.close()
+        self.server.close()
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.is_running():
@@ -105,5 +107,6 @@ def serve(host: str, port: int, server: Server, on_ready: Callable[[], None] | N
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+            server.close()
 
     asyncio.run(main())

@@ -10,11 +10,16 @@ Every statement is parameterised; user strings never become SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import shutil
 import sqlite3
+import tempfile
+import threading
+import weakref
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..._time import ago, now
 from .. import db, sqlfilter
@@ -30,24 +35,98 @@ DEFAULT_USER = "local"
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    """`conn` is this thread's own connection to the database (made on first use): the server
+    runs requests on a pool of threads, reading in parallel; `writing()` is the one way to write."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = db.DEFAULT_BUSY_TIMEOUT) -> None:
+        self._scratch: str | None = None
+        if str(path) == ":memory:":
+            # Connections of several threads must see one database, which ":memory:" cannot give
+            # (each connection would have its own): a private file, removed with the store.
+            self._scratch = tempfile.mkdtemp(prefix="wbgql-memory-")
+            weakref.finalize(self, shutil.rmtree, self._scratch, True)
+            path = Path(self._scratch) / "server.db"
         self.path = str(path)
-        self.conn = db.connect(self.path)
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        # Writers of this process queue here rather than in SQLite's busy handler (which polls,
+        # sleeping up to 100 ms); writers of other processes are kept out by BEGIN IMMEDIATE.
+        self._writer = threading.Lock()
+        self._adopt(db.connect(self.path, busy_timeout))
         self._key_hashes: dict[str, int] | None = None
-        with db.transaction(self.conn):
+        with self.writing():
             self.secret = db.meta(self.conn, "cursor_secret") or db.set_meta(
                 self.conn, "cursor_secret", secrets.token_hex(32))
+            users.ensure_schema(self.conn, DEFAULT_USER)
             self.default_user = users.ensure_user(self.conn, DEFAULT_USER)
 
-    # -- users, entities, keys -----------------------------------------------------------
-    def ensure_entity(self, name: str) -> int:
-        return users.ensure_entity(self.conn, name)
+    def _adopt(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        self._local.conn = conn
+        with self._guard:
+            self._connections.append(conn)
+        return conn
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        return conn if conn is not None else self._adopt(db.open_connection(self.path, self.busy_timeout))
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection, holding the database's write lock
+        from its start; db.Busy if another writer keeps it past the busy timeout."""
+        if not self._writer.acquire(timeout=self.busy_timeout):
+            raise db.Busy(f"another request of this server held the database for over {self.busy_timeout:g} s")
+        try:
+            with db.transaction(self.conn, write=True):
+                yield self.conn
+        finally:
+            self._writer.release()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One consistent snapshot for a whole request; never waits for writers."""
+        with db.transaction(self.conn, write=False):
+            yield self.conn
+
+    def close(self) -> None:
+        """Close every thread's connection (and remove the private file behind ":memory:")."""
+        with self._guard:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # -- users, entities, teams, keys (store/users.py) -------------------------------------
     def entity_exists(self, name: str) -> bool:
         return users.entity_exists(self.conn, name)
 
+    def is_team(self, name: str) -> bool:
+        return users.is_team(self.conn, name)
+
     def ensure_user(self, username: str) -> Viewer:
         return users.ensure_user(self.conn, username)
+
+    def add_user(self, username: str) -> Viewer:
+        return users.add_user(self.conn, username)
+
+    def ensure_team(self, name: str) -> int:
+        return users.ensure_team(self.conn, name)
+
+    def add_member(self, team: str, user_id: int) -> None:
+        users.add_member(self.conn, team, user_id)
+
+    def member_entities(self, user_id: int) -> frozenset[str]:
+        return users.member_entities(self.conn, user_id)
+
+    def teams_of(self, user_id: int) -> list[str]:
+        return users.teams_of(self.conn, user_id)
+
+    def users_list(self) -> list[dict[str, Any]]:
+        return users.users_list(self.conn)
 
     def user_row(self, username: str | None) -> sqlite3.Row | None:
         return users.user_row(self.conn, username)
@@ -58,14 +137,19 @@ class Store:
     def has_api_keys(self) -> bool:
         return users.has_api_keys(self.conn)
 
-    def add_api_key(self, key: str, name: str = "cli") -> None:
-        users.add_api_key(self.conn, self.default_user.id, key, name)
-        self._key_hashes = None
+    def add_api_key(self, key: str, name: str = "cli", user_id: int | None = None) -> None:
+        """Store a key (hashed) for a user, the default (admin) user unless told."""
+        users.add_api_key(self.conn, self.default_user.id if user_id is None else user_id, key, name)
+
+    def keys_list(self) -> list[dict[str, Any]]:
+        return users.keys_list(self.conn)
+
+    def revoke_key(self, name_or_id: str) -> list[dict[str, Any]]:
+        return users.revoke_key(self.conn, name_or_id)
 
     def authenticate(self, key: str) -> Viewer | None:
-        if self._key_hashes is None:
-            self._key_hashes = users.key_hashes(self.conn)
-        owner = users.key_owner(self._key_hashes, key)
+        # No cache: a key revoked by another process (the CLI) must be refused on the next request.
+        owner = users.key_owner(self.conn, key)
         return None if owner is None else users.viewer(self.conn, owner)
 
     # -- projects ------------------------------------------------------------------------
@@ -81,8 +165,9 @@ class Store:
     def ensure_project(self, entity: str, name: str, user_id: int | None = None) -> sqlite3.Row:
         return projects.ensure(self.conn, entity, name, user_id)
 
-    def projects(self, entity: str | None, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
-        return projects.page(self.conn, entity, first, after_id)
+    def projects(self, entity: str | None, first: int, after_id: int,
+                 among: frozenset[str] | None = None) -> tuple[list[sqlite3.Row], bool]:
+        return projects.page(self.conn, entity, first, after_id, among)
 
     def project_last_active(self, project: sqlite3.Row) -> str:
         return projects.last_active(self.conn, project)
@@ -214,6 +299,9 @@ class Store:
 
     def file_owner(self, file_id: int) -> int | None:
         return files.live_owner(self.conn, file_id)
+
+    def file_identity(self, file_id: int) -> tuple[int, str, str, str] | None:
+        return files.live_identity(self.conn, file_id)
 
     # -- artifacts (store/artifacts.py, blobs.py) -------------------------------------------
     def ensure_artifact_type(self, project_id: int, name: str) -> sqlite3.Row:
