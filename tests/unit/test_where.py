@@ -156,6 +156,7 @@ def test_relative_time_defaults_to_current_utc_time() -> None:
 FIELD_LIST = ("name, display_name, state, tags, group, job_type, sweep, created_at, heartbeat_at, "
               "updated_at, user, config.<key>, summary.<key>")
 
+RE2 = " (W&B reads RE2 syntax: no backreferences or lookarounds)"
 ERRORS: list[tuple[str, str, int]] = [
     ("", "empty expression: expected a filter such as 'state = finished'", 0),
     ("   ", "empty expression: expected a filter such as 'state = finished'", 0),
@@ -177,7 +178,12 @@ ERRORS: list[tuple[str, str, int]] = [
     ("state in (a, b", "expected ',' or ')' after 'b' at end of expression", 14),
     ("state in ()", "expected a value after '(', found ')'", 10),
     ("state in (a,)", "expected a value after ',', found ')'", 12),
-    ("name ~ '[a-'", "invalid regex '[a-': unterminated character set", 7),
+    ("name ~ '[a-'", "invalid regex '[a-': missing ]: [a-" + RE2, 7),
+    ("name ~ '(a)\\1'", "invalid regex '(a)\\1': invalid escape sequence: \\1" + RE2, 7),
+    ("name ~ '(?!tmp)'", "invalid regex '(?!tmp)': invalid perl operator: (?!" + RE2, 7),
+    ("(" * 21 + "state = x" + ")" * 21, "more than 20 nested parentheses or 'not's", 20),
+    ("not " * 21 + "state = x", "more than 20 nested parentheses or 'not's", 80),
+    ("(" * 5000 + "state = x" + ")" * 5000, "more than 20 nested parentheses or 'not's", 20),
     ("name ~ (a)", "expected a regex (quote it if it holds spaces or parentheses) after '~', "
                    "found '('", 7),
     ("created_at < 12x ago", "unknown time unit 'x' in '12x ago': expected s, m, h, d, w or y", 13),
@@ -220,7 +226,7 @@ ERRORS: list[tuple[str, str, int]] = [
 ]
 
 
-@pytest.mark.parametrize(("expr", "message", "position"), ERRORS, ids=[e for e, _, _ in ERRORS])
+@pytest.mark.parametrize(("expr", "message", "position"), ERRORS, ids=[e[:60] for e, _, _ in ERRORS])
 def test_error_corpus(expr: str, message: str, position: int) -> None:
     with pytest.raises(FilterError) as info:
         compile_where(expr, now=NOW)

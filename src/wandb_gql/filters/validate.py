@@ -7,16 +7,17 @@ this catches what can be caught locally, naming the path of the culprit inside t
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from ..errors import FilterError
+from .regex import regex_error
 
 __all__ = ["validate_filters"]
 
 LOGICAL = ("$and", "$or", "$nor")
 FIELD_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
 _OP_LIST = ", ".join(LOGICAL + FIELD_OPS)
+MAX_DEPTH = 20  # what the local server accepts; deeper is never needed and W&B's parser has limits too
 
 
 def validate_filters(filters: dict[str, Any] | str) -> dict[str, Any]:
@@ -31,6 +32,9 @@ def validate_filters(filters: dict[str, Any] | str) -> dict[str, Any]:
         text = filters
         try:
             filters = json.loads(text)
+        except RecursionError:
+            raise FilterError(f"filter JSON nests more than {MAX_DEPTH} levels deep",
+                              hint="flatten it: $and/$or take lists of any length") from None
         except json.JSONDecodeError as e:
             one_line = "\n" not in text
             raise FilterError(
@@ -39,7 +43,7 @@ def validate_filters(filters: dict[str, Any] | str) -> dict[str, Any]:
             ) from None
     if not isinstance(filters, dict):
         raise FilterError(f"filter JSON must be an object, found {short(filters)}")
-    _check_node(filters, "filters")
+    _check_node(filters, "filters", 0)
     return filters
 
 
@@ -62,7 +66,10 @@ def _fail(path: str, msg: str) -> FilterError:
     return FilterError(f"{path}: {msg}")
 
 
-def _check_node(node: dict[str, Any], path: str) -> None:
+def _check_node(node: dict[str, Any], path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filters nest $and/$or/$nor more than {MAX_DEPTH} levels deep",
+                          hint="flatten it: $and/$or take lists of any length")
     for key, arg in node.items():
         here = f"{path}[{dumps(key)}]"
         if not isinstance(key, str) or key == "":
@@ -71,7 +78,7 @@ def _check_node(node: dict[str, Any], path: str) -> None:
             if not isinstance(arg, list) or not arg or not all(isinstance(x, dict) for x in arg):
                 raise _fail(here, f"'{key}' needs a non-empty list of filter objects, found {short(arg)}")
             for i, item in enumerate(arg):
-                _check_node(item, f"{here}[{i}]")
+                _check_node(item, f"{here}[{i}]", depth + 1)
         elif key in FIELD_OPS:
             raise _fail(here, f"'{key}' needs a field: expected {{\"<field>\": {{\"{key}\": ...}}}}")
         elif key.startswith("$"):
@@ -100,10 +107,10 @@ def _check_condition(cond: dict[str, Any], path: str) -> None:
         if op == "$regex":
             if not isinstance(arg, str):
                 raise _fail(here, f"'$regex' needs a string, found {short(arg)}")
-            try:
-                re.compile(arg)
-            except re.error as e:
-                raise _fail(here, f"invalid regex {dumps(arg)}: {e.msg}") from None
+            reason = regex_error(arg)
+            if reason is not None:
+                raise _fail(here, f"invalid regex {dumps(arg)}: {reason} (W&B reads RE2 syntax: no "
+                                  "backreferences or lookarounds)")
 
 
 def _check_finite(value: Any, path: str) -> None:

@@ -30,6 +30,8 @@ from typing import Any
 from .._time import UNITS, ago, parse_iso, utc_naive
 from ..errors import FilterError
 from ..models import RUN_FIELDS
+from .regex import regex_error
+from .validate import MAX_DEPTH
 
 __all__ = ["FIELDS", "TIME_FIELDS", "Compiled", "compile_order", "compile_where"]
 
@@ -219,6 +221,7 @@ class _Parser:
         self.src, self.now = src, now
         self.toks = _tokenize(src)
         self.i = 0
+        self.depth = 0  # nested parentheses and nots, bounded so no input can exhaust the stack
         self.fields: list[_Field] = []
 
     # -- helpers
@@ -274,6 +277,18 @@ class _Parser:
         return _join("$and", items)
 
     def unary(self) -> dict[str, Any]:
+        if self.is_kw(self.peek(), "not") or self.peek().kind == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"more than {MAX_DEPTH} nested parentheses or 'not's", self.peek().pos,
+                                 "write it flatter: 'a or b or c' needs no parentheses")
+            try:
+                return self.nested()
+            finally:
+                self.depth -= 1
+        return self.comparison()
+
+    def nested(self) -> dict[str, Any]:
         if self.is_kw(self.peek(), "not"):
             self.take()
             return {"$nor": [self.unary()]}
@@ -286,7 +301,7 @@ class _Parser:
             if self.peek().kind == "eof":
                 raise self.error("unclosed '(': expected ')' before end of expression", opening.pos)
             raise self.expected("'and', 'or' or ')'")
-        return self.comparison()
+        raise AssertionError("unary() calls nested() only on 'not' or '('")
 
     def comparison(self) -> dict[str, Any]:
         tok = self.peek()
@@ -350,10 +365,10 @@ class _Parser:
         if tok.kind not in ("word", "str") or self.is_kw(tok, *_KEYWORDS):
             raise self.expected("a regex (quote it if it holds spaces or parentheses)")
         self.take()
-        try:
-            re.compile(tok.text)
-        except re.error as e:
-            raise self.error(f"invalid regex '{tok.text}': {e.msg}", tok.pos) from None
+        reason = regex_error(tok.text)
+        if reason is not None:
+            raise self.error(f"invalid regex '{tok.text}': {reason} (W&B reads RE2 syntax: no backreferences "
+                             "or lookarounds)", tok.pos)
         return tok.text
 
     def value(self, fld: _Field) -> Any:
