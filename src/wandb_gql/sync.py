@@ -200,6 +200,9 @@ class SyncClient:
     def finish(self, run: Run | str, exit_code: int = 0) -> None:
         return self._call(self._client.finish(run, exit_code))
 
+    def set_state(self, run: Run | str, state: str) -> None:
+        return self._call(self._client.set_state(run, state))
+
     def artifact_ref(self, ref: str) -> tuple[str, str, str]:
         return self._call(self._client.artifact_ref(ref))
 

@@ -47,7 +47,6 @@ from .export_history import decode_value, encode_value
 from .filters import resolve_filters
 from .models import Run
 from .paths import parse_project_path
-from .transport import IDEMPOTENT
 
 if TYPE_CHECKING:
     from .client import Client
@@ -289,7 +288,7 @@ async def _settle(client: "Client", run: Run, state: str | None) -> None:
     if state in _EXIT_CODES:
         await client.finish(run, exit_code=_EXIT_CODES[state])
     elif state:
-        await client._execute("UpsertBucket", {"input": {"id": run.id, "state": state}}, IDEMPOTENT)
+        await client.set_state(run, state)
 
 
 def _id_taken(error: Exception) -> bool:

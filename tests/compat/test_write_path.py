@@ -14,6 +14,7 @@ import pytest
 
 from wandb_gql import Client
 from wandb_gql.client.write import RunExistsError
+from wandb_gql.errors import UsageError
 
 N = 2500  # > 1000 per file_stream request and per scan_history page: both page
 CONFIG = {"lr": 0.001, "layers": [64, 32], "optimizer": {"name": "adam", "betas": [0.9, 0.999]}, "seed": None}
@@ -125,6 +126,24 @@ def test_runtime_and_timestamp_are_filled_in(written):
 def test_nonzero_exit_code_is_failed(wb, server, viewer_entity, project_name):
     run_id = _write(server, f"{viewer_entity}/{project_name}", 3, [{"x": 1}])
     assert wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}").state == "failed"
+
+
+@pytest.mark.parametrize("state", ["crashed", "killed", "running"])
+def test_set_state_reads_back_through_wandb_api(wb, server, viewer_entity, project_name, state):
+    path = f"{viewer_entity}/{project_name}"
+
+    async def go() -> str:
+        async with _client(server) as c:
+            run = await c.create_run(path)
+            await c.log(run, [{"x": 1}])
+            await c.finish(run)
+            await c.set_state(run, state)
+            with pytest.raises(UsageError, match="no run has the state 'done'"):
+                await c.set_state(run, "done")
+            return str(run.name)
+
+    run_id = asyncio.run(go())
+    assert wb.Api().run(f"{path}/{run_id}").state == state
 
 
 def test_a_new_client_rerunning_the_same_log_adds_nothing_and_more_rows_continue(wb, server, viewer_entity,

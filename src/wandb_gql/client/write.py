@@ -1,4 +1,4 @@
-"""Writing runs without the SDK: create_run, log (history), set_summary, finish.
+"""Writing runs without the SDK: create_run, log (history), set_summary, finish, set_state.
 
     async with Client() as client:
         run = await client.create_run("team/proj", config={"lr": 0.1}, tags=["baseline"])
@@ -251,6 +251,18 @@ class WriteMixin(RunsMixin):
             await self._write_state(entity, project, name)  # a missing run is NotFoundError with a hint
             await self.transport.post_json(f"/files/{entity}/{project}/{name}/file_stream",
                                            {"complete": True, "exitcode": exit_code}, IDEMPOTENT)
+
+    async def set_state(self, run: Run | str, state: str) -> None:
+        """Give the run a state through upsertBucket (crashed, killed, running, ...): for copies
+        and repairs. A run ends as finished or failed with finish(), as the SDK ends it."""
+        from ..filters import RUN_STATES
+
+        if state not in RUN_STATES:
+            raise UsageError(f"no run has the state {state!r}", hint=f"one of {', '.join(RUN_STATES)}")
+        entity, project, name = await self._write_target(run)
+        async with self._write_lock(entity, project, name):
+            current = await self._write_state(entity, project, name)
+            await self._execute("UpsertBucket", {"input": {"id": current["id"], "state": state}}, IDEMPOTENT)
 
     # -- helpers -------------------------------------------------------------------------------
     async def _write_target(self, run: Run | str) -> tuple[str, str, str]:
