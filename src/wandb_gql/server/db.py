@@ -77,6 +77,30 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_project_created ON runs (project_id, created_at, id);
 CREATE INDEX IF NOT EXISTS runs_deleted ON runs (deleted_at) WHERE deleted_at IS NOT NULL;
+-- Live runs of a project in id order: runCount without a filter counts this index alone, and
+-- listings ordered by a config/summary key walk it for the runs that lack the key.
+CREATE INDEX IF NOT EXISTS runs_live ON runs (project_id) WHERE deleted_at IS NULL;
+-- Every config value (the nodes under {"key": {"value": ...}}) and summary value of every run, one
+-- row per JSON node, kept by the triggers below whoever writes runs (the server, the seed, a bulk
+-- INSERT): filters and orders on config./summary_metrics. keys seek these instead of parsing every
+-- run's JSON. Array elements are left out (no filter path addresses them), as is config._wandb.
+-- A path is SQLite's json_tree fullkey ($.lr.value, $."val/acc"), numbered per project and source.
+CREATE TABLE IF NOT EXISTS run_key_paths (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL,
+  source INTEGER NOT NULL,  -- 0 config, 1 summary
+  path TEXT NOT NULL,
+  UNIQUE (project_id, source, path)
+);
+CREATE TABLE IF NOT EXISTS run_keys (
+  run_id INTEGER NOT NULL,
+  source INTEGER NOT NULL,
+  path_id INTEGER NOT NULL,
+  rank INTEGER NOT NULL,  -- sqlfilter's bracket: 0 null, 1 number, 2 text, 3 object, 4 array, 5 boolean
+  value,                  -- the number or text; 1/0 for true/false; 0 for the rest
+  PRIMARY KEY (run_id, source, path_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_keys_value ON run_keys (path_id, rank, value);
 CREATE TABLE IF NOT EXISTS history (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   line INTEGER NOT NULL,
@@ -225,6 +249,95 @@ CREATE TABLE IF NOT EXISTS blobs (
 """
 
 
+_RANK = ("CASE t.type WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 WHEN 'object' THEN 3"
+         " WHEN 'array' THEN 4 WHEN 'true' THEN 5 WHEN 'false' THEN 5 ELSE 0 END")
+_VALUE = "CASE WHEN t.type IN ('integer', 'real', 'text') THEN t.atom WHEN t.type = 'true' THEN 1 ELSE 0 END"
+
+
+def _index_keys(source: int, run: str, *, every_run: bool = False) -> list[str]:
+    """Statements adding the indexed JSON nodes of `run`'s config (source 0) or summary (1) to
+    run_key_paths and run_keys; `run` is a trigger's `new`, or every run (`r`) when rebuilding.
+    Text that is not JSON indexes nothing rather than failing the write."""
+    column = f"{run}.{'config' if source == 0 else 'summary'}"
+    doc = f"CASE WHEN json_valid({column}) THEN {column} ELSE '{{}}' END"
+    # CROSS JOIN keeps this order: each run's nodes, then their numbers by the UNIQUE index.
+    tables = "runs r CROSS JOIN " if every_run else ""
+    if source == 0:
+        tables += f"json_each({doc}) k CROSS JOIN json_tree(k.value, '$.value') t"
+        where = ("k.type = 'object' AND k.key != '_wandb' AND instr(k.fullkey, '[') = 0"
+                 " AND instr(t.fullkey, '[') = 0")
+        path = "k.fullkey || substr(t.fullkey, 2)"
+    else:
+        tables += f"json_tree({doc}) t"
+        where, path = "t.parent IS NOT NULL AND instr(t.fullkey, '[') = 0", "t.fullkey"
+    return [f"INSERT OR IGNORE INTO run_key_paths (project_id, source, path)"
+            f" SELECT DISTINCT {run}.project_id, {source}, {path} FROM {tables} WHERE {where}",
+            f"INSERT INTO run_keys (run_id, source, path_id, rank, value)"
+            f" SELECT {run}.id, {source}, p.id, {_RANK}, {_VALUE} FROM {tables}"
+            f" CROSS JOIN run_key_paths p ON p.project_id = {run}.project_id AND p.source = {source} AND p.path = {path}"
+            f" WHERE {where}"]
+
+
+def _run_keys_triggers() -> str:
+    def body(*statements: str) -> str:
+        return "".join(f"{s};\n" for s in statements)
+
+    both = body(*_index_keys(0, "new"), *_index_keys(1, "new"))
+    return "\n".join([
+        f"CREATE TRIGGER IF NOT EXISTS run_keys_insert AFTER INSERT ON runs BEGIN\n{both}END;",
+        *(f"CREATE TRIGGER IF NOT EXISTS run_keys_{column} AFTER UPDATE OF {column} ON runs"
+          f" WHEN new.{column} IS NOT old.{column} BEGIN\n"
+          + body(f"DELETE FROM run_keys WHERE run_id = new.id AND source = {source}", *_index_keys(source, "new"))
+          + "END;"
+          for source, column in ((0, "config"), (1, "summary"))),
+        # Paths are numbered per project: a moved run is indexed afresh under its new project's.
+        "CREATE TRIGGER IF NOT EXISTS run_keys_project AFTER UPDATE OF project_id ON runs"
+        f" WHEN new.project_id IS NOT old.project_id BEGIN\nDELETE FROM run_keys WHERE run_id = new.id;\n{both}END;",
+        "CREATE TRIGGER IF NOT EXISTS run_keys_delete AFTER DELETE ON runs BEGIN\n"
+        "DELETE FROM run_keys WHERE run_id = old.id;\nEND;",
+    ]) + "\n"
+
+
+DDL += _run_keys_triggers()
+
+# Line counts are GraphQL Ints (32-bit signed); before file_stream bounded offsets, one post could
+# store a larger one and break every listing of its project.
+_MAX_INT = 2**31 - 1
+
+
+def _keys_format(conn: sqlite3.Connection) -> str:
+    """How this SQLite library writes json_tree paths (quoting changed between releases)."""
+    return str(conn.execute("""SELECT group_concat(fullkey, ' ') FROM json_tree('{"a1":{"b/c":{"_d":0}}}')""")
+               .fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database laid out by an older version (or indexed by an SQLite library that writes
+    paths differently) up to date, once: the marker in `meta` says it is done."""
+    target = f"2 {_keys_format(conn)}"
+    if meta(conn, "schema") == target:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if meta(conn, "schema") != target:  # another process may have done it meanwhile
+            conn.execute("DELETE FROM run_keys")
+            conn.execute("DELETE FROM run_key_paths")
+            for source in (0, 1):
+                for statement in _index_keys(source, "r", every_run=True):
+                    conn.execute(statement)
+            for column, table in (("history_line_count", "history"), ("events_line_count", "events"),
+                                  ("log_line_count", "logs")):
+                # Repair: the lines actually stored (what W&B would count), never above 32 bits.
+                conn.execute(f"UPDATE runs SET {column} = min({_MAX_INT}, (SELECT count(*) FROM {table} t"
+                             f" WHERE t.run_id = runs.id)) WHERE {column} > {_MAX_INT} OR {column} < 0")
+            set_meta(conn, "schema", target)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def regex_options() -> "re2.Options":
     options = re2.Options()
     options.log_errors = False  # a refused pattern is the client's error, not a server log line
@@ -281,6 +394,7 @@ def connect(path: str | Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sql
     if str(path) != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(DDL)
+    migrate(conn)
     return conn
 
 
