@@ -176,7 +176,9 @@ def test_expired_forged_and_mismatched_uploads_are_refused(flow, server):
     assert status == 403 and b"expired" in body
     forged = tokens.mint("not-the-secret", tokens.ARTIFACT_FILE, owner, md5(b"abc"))
     assert http("PUT", f"{server.base_url}/storage/{forged}", b"abc")[0] == 404
-    valid = tokens.mint(secret, tokens.ARTIFACT_FILE, owner, md5(b"abc"))
+    row = server.server.store.artifact(owner)  # a real URL is bound to the version it was made for
+    valid = tokens.mint(secret, tokens.ARTIFACT_FILE, owner, md5(b"abc"),
+                        bound=tokens.artifact_binding(row["collection_id"], row["created_at"]))
     status, body = http("PUT", f"{server.base_url}/storage/{valid}", b"not abc")
     assert status == 400 and b"md5" in body
 

@@ -366,11 +366,13 @@ def _storage(store: Store, grant: tokens.Grant, put: bool, data: bytes) -> web.R
 
 def _storage_refusal(store: Store, grant: tokens.Grant, upload: bytes | None) -> str | None:
     """Why this URL no longer works (its run or artifact was deleted), or why an upload is refused."""
-    if grant.kind == tokens.RUN_FILE:
-        return None if store.file_owner(int(grant.target)) == grant.owner else \
-            "this run file no longer exists (its run was deleted)"
+    if grant.kind == tokens.RUN_FILE:  # the binding refuses a file id reused after a purge
+        found = store.file_identity(int(grant.target))
+        if found is None or found[0] != grant.owner or tokens.run_file_binding(*found[1:]) != grant.bound:
+            return "this run file no longer exists (its run was deleted)"
+        return None
     artifact = store.artifact(grant.owner)
-    if artifact is None:
+    if artifact is None or tokens.artifact_binding(artifact["collection_id"], artifact["created_at"]) != grant.bound:
         return "this artifact no longer exists (it or its run was deleted)"
     if upload is None:
         return None
@@ -440,11 +442,19 @@ _PUBLIC = ("/storage/", "/sdk/", "/healthz")
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith(_PUBLIC):
         return await handler(request)
-    viewer = request.app[SERVER].viewer_for(request)
+    server: Server = request.app[SERVER]
+    viewer = server.viewer_for(request)
     if viewer is None:
         # Checked before a byte of the body is read (or inflated).
         return await refuse_unread(
             request, _error("invalid or missing API key: send Authorization: Basic base64(\"api:\" + key)", 401))
+    if request.path.startswith("/_local/") and not viewer.admin:
+        return await refuse_unread(request, _error("only the server's admin user may use /_local/", 403))
+    # file_stream names its entity in the URL: another user's entity answers as a missing run.
+    entity = request.match_info.get("entity")
+    if entity is not None and entity not in server.store.member_entities(viewer.id):
+        m = request.match_info
+        return await refuse_unread(request, _json({"error": f"run {entity}/{m['project']}/{m['run']} not found"}, 404))
     request[VIEWER] = viewer
     return await handler(request)
 

@@ -1,9 +1,11 @@
 """`--seed demo`: deterministic demo data so every feature has something real to act on.
 
-Entity `demo`, three projects, 2,000 runs in all with varied states, tags, groups, sweeps,
+Users alice, bob and carol beside the admin `local`; the team `demo` (local, alice, bob) with
+three projects, 2,000 runs in all with varied states, tags, groups, sweeps,
 nested config and summary keys (some containing "/"), and history; and artifacts: model
 checkpoints with many versions and aliases, datasets used by many runs, and runs whose outputs
-later runs use. Same content every time;
+later runs use; carol, outside the team, has her own project `carol/scratch` (5 runs), so
+isolation between entities has something to show. Same content every time;
 only timestamps follow the clock (runs were created over the 120 days before seeding), so
 relative filters like `created_at < 30d ago` mean something. Bulk inserts: about a second.
 """
@@ -23,6 +25,7 @@ from .store import Store
 
 PROJECTS = {"vision": 1200, "nlp": 600, "rl": 200}
 USERS = ("alice", "bob", "carol")
+TEAM, TEAM_MEMBERS = "demo", ("alice", "bob")  # and the admin; carol is outside the team
 STATES = ["finished"] * 70 + ["crashed"] * 12 + ["failed"] * 10 + ["running"] * 5 + ["killed"] * 3
 TAGS = ("baseline", "ablation", "prod-candidate", "tmp", "large", "v2")
 HISTORY_STEPS = 12
@@ -81,16 +84,20 @@ def _history_keys(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def demo(store: Store, *, now: datetime | None = None) -> int:
-    """Seed the demo entity once, in one transaction; returns how many runs were added (0 if
-    already there)."""
+    """Seed the demo team (and carol's project) once, in one transaction; returns how many runs
+    the demo team got (0 if already there)."""
     if store.project("demo", "vision") is not None:
         return 0
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
     rng = random.Random(20261126)
     added = 0
     with transaction(store.conn):
+        store.ensure_team(TEAM)
+        store.add_member(TEAM, store.default_user.id)
         for user in USERS:
-            store.ensure_user(user)
+            viewer = store.ensure_user(user)
+            if user in TEAM_MEMBERS:
+                store.add_member(TEAM, viewer.id)
         for project, count in PROJECTS.items():
             project_id = store.ensure_project("demo", project)["id"]
             made = [_run(rng, project, index,
@@ -100,7 +107,19 @@ def demo(store: Store, *, now: datetime | None = None) -> int:
             store.insert_history((ids[run["name"]], rows) for run, rows in made)
             _artifacts(store, project_id, project, [(ids[run["name"]], run) for run, _rows in made])
             added += count
+        _outsider(store, now)
     return added
+
+
+def _outsider(store: Store, now: datetime) -> None:
+    """carol's own project: runs only she (not the demo team) can see. Own random stream."""
+    rng = random.Random("outsider")
+    project_id = store.ensure_project("carol", "scratch")["id"]
+    made = [_run(rng, "scratch", index, now - timedelta(days=5 - index)) for index in range(5)]
+    for run, _rows in made:
+        run["username"] = "carol"
+    ids = store.insert_runs(project_id, (run for run, _rows in made))
+    store.insert_history((ids[run["name"]], rows) for run, rows in made)
 
 
 # project -> (type, collection, producing run indices, aliases by version, how consumers are chosen)

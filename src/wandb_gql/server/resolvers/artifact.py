@@ -31,7 +31,7 @@ def artifact_row_id(value: str) -> int:
 
 
 def require_artifact(context: Context, value: str) -> sqlite3.Row:
-    row = context.store.artifact(artifact_row_id(value))
+    row = context.artifact(artifact_row_id(value))
     if row is None:
         raise BadInput(f"artifact {value!r} not found (deleted, or never created)")
     return row
@@ -44,14 +44,15 @@ def manifest_row_id(value: str) -> int:
     return int(parts[0])
 
 
-def storage_url(context: Context, kind: str, owner: int, target: str = "") -> str:
-    token = tokens.mint(context.store.secret, kind, owner, target, ttl=context.url_ttl)
+def storage_url(context: Context, kind: str, artifact: Row, target: str = "") -> str:
+    token = tokens.mint(context.store.secret, kind, artifact["id"], target, ttl=context.url_ttl,
+                        bound=tokens.artifact_binding(artifact["collection_id"], artifact["created_at"]))
     return f"{context.base_url}/storage/{token}"
 
 
 def file_node(context: Context, artifact: Row, name: str, md5: str, size: int | None,
               mimetype: str | None = None, upload: bool = False) -> dict[str, Any]:
-    url = storage_url(context, tokens.ARTIFACT_FILE, artifact["id"], md5)
+    url = storage_url(context, tokens.ARTIFACT_FILE, artifact, md5)
     return {
         "id": storage_id("File", f"artifact{artifact['id']}", name), "name": name, "displayName": name,
         "url": url, "directUrl": url, "uploadUrl": url if upload else None, "uploadHeaders": [],
@@ -93,7 +94,7 @@ def manifest_node(artifact: Row) -> dict[str, Any] | None:
 
 def _manifest_file(manifest: dict[str, Any], info: Any) -> dict[str, Any]:
     context, artifact = ctx(info), manifest["artifact"]
-    url = storage_url(context, tokens.MANIFEST, artifact["id"])
+    url = storage_url(context, tokens.MANIFEST, artifact)
     return {"id": storage_id("File", f"manifest{artifact['id']}"), "name": "wandb_manifest.json",
             "displayName": "wandb_manifest.json", "url": url, "directUrl": url, "uploadUrl": url,
             "uploadHeaders": [], "sizeBytes": 0, "md5": artifact["manifest_md5"], "digest": artifact["manifest_md5"],

@@ -13,7 +13,7 @@ from .artifact import file_node, manifest_row_id, membership, require_artifact, 
 
 
 def _project(context: Context, entity: str | None, project: str | None) -> sqlite3.Row:
-    return context.store.require_project(entity or context.viewer.entity, project)
+    return context.require_project(entity or context.viewer.entity, project)
 
 
 def _run(context: Context, project: sqlite3.Row, name: str) -> sqlite3.Row:
@@ -56,7 +56,7 @@ def create_artifact_manifest(_root: Any, info: Any, input: dict[str, Any]) -> di
 
 def update_artifact_manifest(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
-    artifact = context.store.artifact(manifest_row_id(input["artifactManifestID"]))
+    artifact = context.artifact(manifest_row_id(input["artifactManifestID"]))
     if artifact is None or not artifact["manifest_created_at"]:
         raise BadInput(f"artifact manifest {input['artifactManifestID']!r} not found")
     return _manifest(context, artifact, None, input.get("digest"), input.get("clientMutationId"))
@@ -88,7 +88,7 @@ def _multipart_urls(context: Context, artifact: sqlite3.Row, spec: dict[str, Any
     upload_id, parts = context.store.open_multipart_upload(artifact["id"], spec["name"], spec["md5"],
                                                            spec["uploadPartsInput"])
     return {"uploadID": upload_id, "uploadUrlParts": [
-        {"partNumber": n, "uploadUrl": storage_url(context, tokens.PART, artifact["id"], f"{upload_id}:{n}")}
+        {"partNumber": n, "uploadUrl": storage_url(context, tokens.PART, artifact, f"{upload_id}:{n}")}
         for n in parts]}
 
 
@@ -171,7 +171,10 @@ def unlink_artifact(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, A
     parts = decode_storage_id(input["artifactPortfolioID"], "ArtifactCollection")
     if len(parts) != 1 or not parts[0].isdigit():
         raise BadInput(f"invalid ArtifactCollection id {input['artifactPortfolioID']!r}")
-    context.store.unlink_artifact(int(parts[0]), artifact["id"])
+    portfolio = context.store.artifact_collection_by_id(int(parts[0]))
+    if portfolio is None or not context.visible(portfolio["project_id"]):
+        raise BadInput(f"artifact collection {input['artifactPortfolioID']!r} not found")
+    context.store.unlink_artifact(portfolio["id"], artifact["id"])
     return {"artifactID": input["artifactID"], "success": True, "clientMutationId": input.get("clientMutationId")}
 
 

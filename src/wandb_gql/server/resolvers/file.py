@@ -11,15 +11,16 @@ from . import _connection
 from ._context import Context, ctx
 
 
-def file_url(context: Context, row: sqlite3.Row) -> str:
+def file_url(context: Context, row: sqlite3.Row, run: sqlite3.Row) -> str:
     # The SDK sends storage URLs no credentials: the token is bound to this file and its run.
-    token = tokens.mint(context.store.secret, tokens.RUN_FILE, row["run_id"], row["id"], ttl=context.url_ttl)
+    token = tokens.mint(context.store.secret, tokens.RUN_FILE, row["run_id"], row["id"], ttl=context.url_ttl,
+                        bound=tokens.run_file_binding(run["name"], run["created_at"], row["name"]))
     return f"{context.base_url}/storage/{token}"
 
 
-def file_node(context: Context, row: sqlite3.Row) -> dict[str, Any]:
+def file_node(context: Context, row: sqlite3.Row, run: sqlite3.Row) -> dict[str, Any]:
     # Upload and download URLs carry their own token: the SDK sends them no credentials.
-    url = file_url(context, row)
+    url = file_url(context, row, run)
     return {
         "id": storage_id("File", str(row["id"])), "name": row["name"], "displayName": row["name"],
         "url": url, "directUrl": url, "uploadUrl": url, "uploadHeaders": [], "sizeBytes": row["size"],
@@ -35,6 +36,6 @@ def run_files(run: sqlite3.Row, info: Any, names: list[str] | None = None, after
         raise BadInput("pass either names or pattern, not both")
     rows, more = context.store.files(run["id"], names, pattern, page_size(first),
                                      _connection.from_opaque("File", after))
-    return _connection.connection(rows, more=more, after=after, node=lambda row: file_node(context, row),
+    return _connection.connection(rows, more=more, after=after, node=lambda row: file_node(context, row, run),
                                   cursor=lambda row: _connection.opaque("File", row["id"]),
                                   totalCount=len(rows), uploadHeaders=[])

@@ -15,7 +15,7 @@ from .run import run_id
 
 
 def _run_by_id(context: Context, storage_id: str) -> sqlite3.Row:
-    row = context.store.run_by_storage_id(storage_id)
+    row = context.run_by_storage_id(storage_id)
     if row is None:
         raise BadInput(f"run {storage_id!r} not found")
     return row
@@ -23,6 +23,10 @@ def _run_by_id(context: Context, storage_id: str) -> sqlite3.Row:
 
 def upsert_bucket(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
+    if input.get("id"):
+        _run_by_id(context, input["id"])  # a run of another user's entity is "not found"
+    else:
+        context.require_entity(input.get("entityName"))
     row, inserted = context.store.upsert_run(input, context.viewer)
     return {"bucket": row, "inserted": inserted, "updateAvailable": False,
             "clientMutationId": input.get("clientMutationId")}
@@ -40,7 +44,7 @@ def delete_run(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
 
 def delete_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     store = ctx(info).store
-    project = store.require_project(input["entityName"], input["projectName"])
+    project = ctx(info).require_project(input["entityName"], input["projectName"])
     if input.get("deleteArtifacts"):
         for run in store.all_runs(project["id"], input["filters"]):
             store.delete_artifacts(store.run_output_artifact_ids(run["id"]))
@@ -50,7 +54,7 @@ def delete_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
 
 def undelete_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     store = ctx(info).store
-    project = store.require_project(input["entityName"], input["projectName"])
+    project = ctx(info).require_project(input["entityName"], input["projectName"])
     store.undelete_runs(project["id"], input["filters"])
     return {"clientMutationId": input.get("clientMutationId")}
 
@@ -61,16 +65,16 @@ def modify_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     if input.get("ids"):
         # Ids match like a filter: one that names no live run (purged, deleted, never existed)
         # changes nothing and fails nothing else; only a malformed id refuses the whole call.
-        found = [store.run_by_storage_id(i) for i in dict.fromkeys(input["ids"]) if i]
+        found = [context.run_by_storage_id(i) for i in dict.fromkeys(input["ids"]) if i]
         rows = [r for r in found if r is not None and r["deleted_at"] is None]
         if input.get("entityName") and input.get("projectName"):  # scoped: never a run elsewhere
-            project = store.require_project(input["entityName"], input["projectName"])
+            project = context.require_project(input["entityName"], input["projectName"])
             rows = [r for r in rows if r["project_id"] == project["id"]]
             if input.get("filters") is not None:  # both given: a run must be named and match
                 matching = {r["id"] for r in store.all_runs(project["id"], input["filters"])}
                 rows = [r for r in rows if r["id"] in matching]
     elif input.get("filters") is not None:
-        project = store.require_project(input.get("entityName"), input.get("projectName"))
+        project = context.require_project(input.get("entityName"), input.get("projectName"))
         rows = store.all_runs(project["id"], input["filters"])
     else:
         raise BadInput("modifyRuns needs ids or filters")
@@ -87,15 +91,15 @@ def move_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     missing, in an entity that must exist, as upsertBucket creates projects on first use."""
     context = ctx(info)
     store = context.store
-    source = store.require_project(input["sourceEntityName"], input["sourceProjectName"])
+    source = context.require_project(input["sourceEntityName"], input["sourceProjectName"])
     entity, name = input["destinationEntityName"], input["destinationProjectName"]
     if not entity or not name:
         raise BadInput("destinationEntityName and destinationProjectName are required")
-    if not store.entity_exists(entity):
+    if entity not in context.entities:
         raise BadInput(f"destination entity {entity!r} not found")
     if (entity, name) == (source["entity_name"], source["name"]):
         raise BadInput(f"moveRuns: the destination is the source project {entity}/{name}")
-    dest = store.ensure_project(entity, name, context.viewer.id)
+    dest = context.ensure_project(entity, name)
     moved, kept = store.move_runs(source["id"], dest["id"], input["filters"])
     summary = f"moved {len(moved)} run(s) to {entity}/{name}"
     if kept:
@@ -112,19 +116,19 @@ def move_runs(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
 def create_run_files(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     context = ctx(info)
     store = context.store
-    project = store.ensure_project(input["entityName"], input["projectName"], context.viewer.id)
+    project = context.ensure_project(input["entityName"], input["projectName"])
     run = store.run(project["id"], input["runName"])
     if run is None:
         raise BadInput(f"run {input['entityName']}/{input['projectName']}/{input['runName']} not found")
     # Exactly one entry per requested file, or wandb-core drops the batch.
-    nodes = [file_node(context, store.ensure_file(run["id"], name)) for name in input["files"]]
+    nodes = [file_node(context, store.ensure_file(run["id"], name), run) for name in input["files"]]
     return {"runID": run_id(run, info), "uploadHeaders": [], "files": nodes,
             "clientMutationId": input.get("clientMutationId")}
 
 
 def mark_run_files_uploaded(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     store = ctx(info).store
-    project = store.require_project(input["entityName"], input["projectName"])
+    project = ctx(info).require_project(input["entityName"], input["projectName"])
     run = store.run(project["id"], input["runName"])
     if run is None:
         raise BadInput(f"run {input['runName']!r} not found")

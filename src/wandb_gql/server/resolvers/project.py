@@ -14,7 +14,10 @@ from .user import entity_node, user_node
 
 
 def projects(info: Any, entity: str | None, after: str | None, first: int | None) -> dict[str, Any]:
-    rows, more = ctx(info).store.projects(entity, page_size(first), _connection.from_opaque("Project", after))
+    # Only the viewer's entities: another entity's projects are as absent as its name.
+    context = ctx(info)
+    rows, more = context.store.projects(entity, page_size(first), _connection.from_opaque("Project", after),
+                                        context.entities)
     return _connection.connection(rows, more=more, after=after,
                                   cursor=lambda row: _connection.opaque("Project", row["id"]))
 

@@ -24,14 +24,15 @@ def server_info(_root: Any, _info: Any) -> dict[str, Any]:
 
 def entity(_root: Any, info: Any, name: str | None = None, login: bool | None = None) -> dict[str, Any] | None:
     context = ctx(info)
-    return entity_node(context.store, name or context.viewer.entity)
+    name = name or context.viewer.entity
+    return entity_node(context.store, name) if name in context.entities else None
 
 
 def project(_root: Any, info: Any, name: str | None = None, entityName: str | None = None) -> sqlite3.Row | None:
     context = ctx(info)
     if not name:
         raise BadInput("project name is required")
-    return context.store.project(entityName or context.viewer.entity, name)
+    return context.find_project(entityName, name)
 
 
 def models(_root: Any, info: Any, entityName: str | None = None, after: str | None = None,
@@ -47,5 +48,5 @@ QUERY_FIELDS: dict[str, Callable[..., Any]] = {
     "model": project,  # legacy alias used by RunResumeStatus
     "models": models,
     "entity": entity,
-    "artifact": lambda _r, i, id: ctx(i).store.artifact(artifact_row_id(id)),
+    "artifact": lambda _r, i, id: ctx(i).artifact(artifact_row_id(id)),
 }

@@ -15,11 +15,12 @@ def user_node(store: Store, username: str | None) -> dict[str, Any] | None:
         "id": storage_id("User", row["username"]), "name": row["name"], "username": row["username"],
         "email": row["email"], "admin": bool(row["admin"]), "flags": "{}", "entity": row["entity"],
         "deletedAt": None, "apiKeys": {"edges": []},
-        "teams": {"edges": [{"cursor": row["entity"], "node": entity_node(store, row["entity"])}]},
+        "teams": {"edges": [{"cursor": name, "node": entity_node(store, name)}
+                            for name in [row["entity"], *store.teams_of(row["id"])]]},
     }
 
 
 def entity_node(store: Store, name: str) -> dict[str, Any] | None:
     if not store.entity_exists(name):
         return None
-    return {"id": storage_id("Entity", name), "name": name, "isTeam": False, "organization": None}
+    return {"id": storage_id("Entity", name), "name": name, "isTeam": store.is_team(name), "organization": None}

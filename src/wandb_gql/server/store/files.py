@@ -66,6 +66,13 @@ def live_owner(conn: sqlite3.Connection, file_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
+def live_identity(conn: sqlite3.Connection, file_id: int) -> tuple[int, str, str, str] | None:
+    """(run id, run name, run created_at, file name) of a file whose run is not deleted."""
+    row = conn.execute("SELECT f.run_id, r.name, r.created_at, f.name FROM files f JOIN runs r ON r.id = f.run_id"
+                       " WHERE f.id = ? AND r.deleted_at IS NULL", (file_id,)).fetchone()
+    return None if row is None else (int(row[0]), row[1], row[2], row[3])
+
+
 def run_bytes(conn: sqlite3.Connection, run_id: int) -> int:
     return int(conn.execute("SELECT coalesce(sum(size), 0) FROM files WHERE run_id = ?", (run_id,)).fetchone()[0])
 

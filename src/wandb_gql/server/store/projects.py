@@ -32,9 +32,14 @@ def require(conn: sqlite3.Connection, entity: str | None, name: str | None) -> s
 
 
 def ensure(conn: sqlite3.Connection, entity: str, name: str, user_id: int | None = None) -> sqlite3.Row:
+    """A project, created on first use in an entity that exists (a user's or a team): as on W&B,
+    writing to an unknown entity is an error, never a new entity."""
     row = get(conn, entity, name)
     if row is None:
-        entity_id = users.ensure_entity(conn, entity)
+        found = conn.execute("SELECT id FROM entities WHERE name = ?", (entity,)).fetchone()
+        if found is None:
+            raise BadInput(f"entity {entity!r} not found")
+        entity_id = int(found[0])
         conn.execute("INSERT INTO projects (entity_id, name, user_id, created_at) VALUES (?, ?, ?, ?)",
                      (entity_id, name, user_id, now()))
         row = get(conn, entity, name)
@@ -42,13 +47,18 @@ def ensure(conn: sqlite3.Connection, entity: str, name: str, user_id: int | None
     return row
 
 
-def page(conn: sqlite3.Connection, entity: str | None, first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
-    """Projects after `after_id` in id order (of one entity, if given), and whether more follow."""
+def page(conn: sqlite3.Connection, entity: str | None, first: int, after_id: int,
+         among: frozenset[str] | None = None) -> tuple[list[sqlite3.Row], bool]:
+    """Projects after `after_id` in id order (of one entity, if given; of the entities `among`,
+    if given), and whether more follow."""
     sql = _SELECT + " WHERE p.id > ?"
     params: list[Any] = [after_id]
     if entity:
         sql += " AND e.name = ?"
         params.append(entity)
+    if among is not None:
+        sql += f" AND e.name IN ({', '.join('?' * len(among))})" if among else " AND 0"
+        params.extend(sorted(among))
     rows = conn.execute(sql + " ORDER BY p.id LIMIT ?", (*params, first + 1)).fetchall()
     return rows[:first], len(rows) > first
 
