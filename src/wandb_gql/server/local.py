@@ -12,6 +12,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from . import private
 from . import seed as seeds
 from .app import DEFAULT_WORKERS, Server, create_app
 from .db import DEFAULT_BUSY_TIMEOUT
@@ -27,7 +28,7 @@ def default_db_path() -> Path:
 def open_store(db: str | Path | None, seed: str | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
     path = Path(db) if db else default_db_path()
     if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.prepare_and_warn(path)  # 0600 database in a 0700 directory
     store = Store(path, busy_timeout=busy_timeout)
     if seed == "demo":
         seeds.demo(store)
