@@ -311,32 +311,54 @@ def _keys_format(conn: sqlite3.Connection) -> str:
                .fetchone()[0])
 
 
+# What the query planner assumes before ANALYZE has run (sqlite_stat1, written by hand as SQLite
+# allows): a project holds many runs and a config/summary path many rows, while one value of a
+# path, or one run name, holds few. Without them SQLite guesses ~10 runs per project and walks the
+# created_at index through all 100k runs for a 1-match filter instead of seeking the match.
+_PLANNER_HINTS = (
+    ("runs", "runs_project_created", "100000 10000 1 1"),
+    ("runs", "runs_live", "100000 10000"),
+    ("runs", "sqlite_autoindex_runs_1", "100000 10000 1"),
+    ("run_keys", "run_keys_value", "5000000 50000 20000 5"),
+    ("run_keys", "run_keys", "5000000 50 25 1"),
+    ("run_key_paths", "sqlite_autoindex_run_key_paths_1", "5000 50 25 1"),
+)
+_SCHEMA = "3"
+
+
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring a database laid out by an older version (or indexed by an SQLite library that writes
-    paths differently) up to date, once: the marker in `meta` says it is done."""
-    target = f"2 {_keys_format(conn)}"
-    if meta(conn, "schema") == target:
+    """Bring a database laid out by an older version up to date, once (markers in `meta`): index
+    every run's config/summary in run_keys (again if this SQLite writes paths differently from the
+    one that indexed them), repair line counts that do not fit GraphQL's Int, add planner hints."""
+    keys_format = _keys_format(conn)
+    if meta(conn, "schema") == _SCHEMA and meta(conn, "run_keys") == keys_format:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if meta(conn, "schema") != target:  # another process may have done it meanwhile
+        if meta(conn, "run_keys") != keys_format:  # another process may have done it meanwhile
             conn.execute("DELETE FROM run_keys")
             conn.execute("DELETE FROM run_key_paths")
             for source in (0, 1):
                 for statement in _index_keys(source, "r", every_run=True):
                     conn.execute(statement)
+            set_meta(conn, "run_keys", keys_format)
+        if meta(conn, "schema") != _SCHEMA:
             for column, table in (("history_line_count", "history"), ("events_line_count", "events"),
                                   ("log_line_count", "logs")):
                 # Repair: the lines actually stored (what W&B would count), never above 32 bits.
                 conn.execute(f"UPDATE runs SET {column} = min({_MAX_INT}, (SELECT count(*) FROM {table} t"
                              f" WHERE t.run_id = runs.id)) WHERE {column} > {_MAX_INT} OR {column} < 0")
-            set_meta(conn, "schema", target)
+            conn.execute("ANALYZE sqlite_schema")  # creates sqlite_stat1 if no ANALYZE ever ran
+            for table, index, stat in _PLANNER_HINTS:
+                if conn.execute("SELECT 1 FROM sqlite_stat1 WHERE idx = ?", (index,)).fetchone() is None:
+                    conn.execute("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", (table, index, stat))
+            set_meta(conn, "schema", _SCHEMA)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-
+    conn.execute("ANALYZE sqlite_schema")  # this connection plans with the hints too
 
 def regex_options() -> "re2.Options":
     options = re2.Options()

@@ -21,12 +21,20 @@ Semantics follow MongoDB, because that is what W&B's filters are modelled on:
 
 Ordering follows MongoDB's bracket order: missing/null < numbers < strings < objects < arrays <
 booleans. Each sort key is (rank, value, r.id) so that keyset pagination is total and stable.
+
+Given the project, config./summary_metrics. keys are looked up in run_keys (db.py: one row per
+JSON node of every run, kept by triggers) instead of parsing every run's JSON: a selective filter
+seeks the (path, rank, value) index, and store/runs.py walks it for an order. Keys the index
+cannot name exactly (see _indexed_path) keep the json_extract translation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +166,42 @@ def _json_path(field: str, segments: list[str]) -> str:
     return "$" + "".join(f'."{seg}"' for seg in segments)
 
 
+# How SQLite's json_tree writes a path (db.py indexes run_keys by it): a label of a letter and
+# letters/digits bare, any other in double quotes, as it appears in the JSON text. Labels that
+# another writer may have escaped in the text (non-ASCII, <>&), or that json_tree's brackets make
+# ambiguous, are not looked up there.
+_BARE_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_INDEXED_LABEL = re.compile(r"[ -~]+")
+_UNINDEXED_CHARS = set('[]<>&"\\')
+
+
+def _fullkey(segments: list[str]) -> str:
+    return "$" + "".join(f".{s}" if _BARE_LABEL.fullmatch(s) else f'."{s}"' for s in segments)
+
+
+def _probe_fullkeys() -> bool:
+    """Whether this SQLite writes json_tree paths as _fullkey does (the quoting changed between
+    releases); if not, filters and orders keep to json_extract."""
+    doc = '{"a1":{"b/c":{"_d":0}}}'
+    expected = " ".join(_fullkey(["a1", "b/c", "_d"][:n]) for n in range(4))
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        got = conn.execute("SELECT group_concat(fullkey, ' ') FROM json_tree(?)", (doc,)).fetchone()[0]
+    return bool(got == expected)
+
+
+_KEYS_USABLE = _probe_fullkeys()
+
+
+def _indexed_path(source: int, segments: list[str]) -> str | None:
+    """The run_keys path of a config (0) or summary (1) key, or None where run_keys has no row."""
+    if not _KEYS_USABLE or (source == 0 and segments[0] == "_wandb"):
+        return None
+    for seg in segments:
+        if not _INDEXED_LABEL.fullmatch(seg) or _UNINDEXED_CHARS.intersection(seg):
+            return None
+    return _fullkey(segments)
+
+
 # --------------------------------------------------------------------------------------------
 # fields: each returns (sql, params) fragments that are 0/1 and never NULL, so NOT is a safe
 # negation for $ne/$nin.
@@ -260,6 +304,8 @@ class _Json:
         # json_type() is NULL for a missing key; 'missing' keeps every test NULL-free.
         self.type_sql = f"COALESCE(json_type({column}, ?), 'missing')"
         self.value_sql = f"json_extract({column}, ?)"
+        # (source, run_keys path) when run_keys holds this key's nodes; see order_sql/_Keyed.
+        self.keys: tuple[int, str] | None = None
 
     def operand(self, op: str, x: Any) -> Any:
         return x
@@ -327,7 +373,55 @@ class _Json:
         return rank, [self.path], value, [self.path, self.path, self.path], None
 
 
-def _field(name: str) -> _Column | _Tags | _Json:
+class _Keyed(_Json):
+    """A config/summary key looked up in run_keys of one project: each test is `r.id IN (the runs
+    with a node of this path satisfying ...)`, 0/1 like every fragment, and a selective one is
+    answered by a seek in the (path_id, rank, value) index."""
+
+    def __init__(self, name: str, column: str, path: str, keys: tuple[int, str], project_id: int) -> None:
+        super().__init__(name, column, path)
+        self.keys, self.project_id = keys, project_id
+
+    def _has(self, test: str = "", params: list | None = None) -> Sql:
+        source, path = self.keys or (0, "")
+        return (f"r.id IN (SELECT k.run_id FROM run_keys k WHERE k.path_id = (SELECT p.id FROM run_key_paths p"
+                f" WHERE p.project_id = ? AND p.source = ? AND p.path = ?){test})",
+                [self.project_id, source, path, *(params or [])])
+
+    def eq(self, x: Any) -> Sql:
+        if x is None:
+            return _not(self._has(" AND k.rank > 0"))
+        if isinstance(x, bool):
+            return self._has(f" AND k.rank = {_RANK_BOOL} AND k.value = ?", [int(x)])
+        rank = _RANK_STRING if isinstance(x, str) else _RANK_NUMBER
+        return self._has(f" AND k.rank = {rank} AND k.value = ?", [x])
+
+    def cmp(self, op: str, x: Any) -> Sql:
+        if x is None:
+            return _FALSE
+        rank = _RANK_BOOL if isinstance(x, bool) else _RANK_STRING if isinstance(x, str) else _RANK_NUMBER
+        return self._has(f" AND k.rank = {rank} AND k.value {_COMPARE[op]} ?", [int(x) if isinstance(x, bool) else x])
+
+    def exists(self, present: bool) -> Sql:
+        return self._has() if present else _not(self._has())
+
+    def regex(self, pattern: str) -> Sql:
+        return self._has(f" AND k.rank = {_RANK_STRING} AND regexp(?, k.value)", [pattern])
+
+    def isin(self, xs: list) -> Sql:
+        parts: list[Sql] = []
+        for rank, values in ((_RANK_STRING, [x for x in xs if isinstance(x, str)]),
+                             (_RANK_NUMBER, [x for x in xs if _is_number(x)])):
+            if values:
+                parts.append(self._has(f" AND k.rank = {rank} AND k.value IN (SELECT value FROM json_each(?))",
+                                       [json.dumps(values)]))
+        for special in (None, True, False):
+            if any(x is special for x in xs):
+                parts.append(self.eq(special))
+        return _or(parts)
+
+
+def _field(name: str, project_id: int | None = None) -> _Column | _Tags | _Json:
     if not isinstance(name, str):
         raise FilterSyntaxError(f"field names must be strings, got {_show(name)}")
     if not name:
@@ -345,13 +439,24 @@ def _field(name: str) -> _Column | _Tags | _Json:
         # W&B stores config as {"k": {"value": v}} and accepts both config.k and config.k.value.
         if len(segments) < 2 or segments[1] != "value":
             segments.insert(1, "value")
-        return _Json(name, "r.config", _json_path(name, segments))
+        return _json_field(name, 0, segments, project_id)
     if root == "summary_metrics":
-        return _Json(name, "r.summary", _json_path(name, rest.split(".")))
+        return _json_field(name, 1, rest.split("."), project_id)
     if root in ("summary", "summaryMetrics") and dot:
         # W&B itself silently matches nothing for these; an error saves a confusing empty result.
         raise FilterSyntaxError(f'unknown field "{name}": summary keys are "summary_metrics.{rest}"')
     raise FilterSyntaxError(f'unknown field "{_show(name)[1:-1]}"; known fields: {_KNOWN_FIELDS}')
+
+
+def _json_field(name: str, source: int, segments: list[str], project_id: int | None) -> _Json:
+    path = _json_path(name, segments)
+    keys = _indexed_path(source, segments)
+    column = "r.config" if source == 0 else "r.summary"
+    if keys is not None and project_id is not None:
+        return _Keyed(name, column, path, (source, keys), project_id)
+    field = _Json(name, column, path)
+    field.keys = None if keys is None else (source, keys)
+    return field
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +553,7 @@ def _not(part: Sql) -> Sql:
     return f"NOT ({part[0]})", part[1]
 
 
-def _document(doc: Any, depth: int) -> Sql:
+def _document(doc: Any, depth: int, project_id: int | None) -> Sql:
     if not isinstance(doc, dict):
         raise FilterSyntaxError(f"each filter must be a JSON object, got {_type_name(doc)} {_show(doc)}")
     if depth > _MAX_DEPTH:
@@ -466,10 +571,10 @@ def _document(doc: Any, depth: int) -> Sql:
                     f'{key} needs a non-empty list of filters, e.g. {{"{key}": [{{"state": "finished"}}]}}, '
                     f"got {_show(value)}"
                 )
-            subs = [_document(sub, depth + 1) for sub in value]
+            subs = [_document(sub, depth + 1, project_id) for sub in value]
             parts.append(_and(subs) if key == "$and" else _or(subs) if key == "$or" else _not(_or(subs)))
         else:
-            parts.append(_condition(_field(key), value))
+            parts.append(_condition(_field(key, project_id), value))
     return _and(parts)
 
 
@@ -516,9 +621,10 @@ def _condition(field: _Column | _Tags | _Json, spec: Any) -> Sql:
     return _and(parts)
 
 
-def where_sql(filters: dict) -> tuple[str, list]:
-    """An SQL boolean expression over `runs AS r` and its parameters; {} -> ("1", [])."""
-    sql, params = _document(filters, 0)
+def where_sql(filters: dict, project_id: int | None = None) -> tuple[str, list]:
+    """An SQL boolean expression over `runs AS r` and its parameters; {} -> ("1", []). With the
+    runs' project, config/summary keys are looked up in run_keys rather than in every run's JSON."""
+    sql, params = _document(filters, 0, project_id)
     if len(params) > _MAX_PARAMS:
         raise FilterSyntaxError(f"filter is too large ({len(params)} values); split it into smaller queries")
     return sql, params
@@ -542,6 +648,9 @@ class OrderSpec:
     # ORDER BY (a bare integer there would mean "result column N") and out of the keyset test,
     # so SQLite can walk the (project_id, created_at, id) index.
     rank_const: int | None = None
+    # (source, path) of a config/summary key in run_keys: store/runs.py then walks that index
+    # (rows holding the key) and the live runs lacking it, instead of sorting every run.
+    keys: tuple[int, str] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -611,4 +720,5 @@ def order_sql(order: str | None) -> OrderSpec:
         value_sql=value_sql,
         value_params=tuple(value_params),
         rank_const=rank_const,
+        keys=field.keys if isinstance(field, _Json) else None,
     )

@@ -38,9 +38,10 @@ def by_storage_id(conn: sqlite3.Connection, value: str) -> sqlite3.Row | None:
     return get(conn, proj["id"], name, deleted=True) if proj else None
 
 
-def _where(filters_json: Any) -> tuple[str, list[Any]]:
+def _where(filters_json: Any, project_id: int) -> tuple[str, list[Any]]:
+    """The filter over `runs r` of one project (config/summary keys are looked up in run_keys)."""
     try:
-        return sqlfilter.where_sql(sqlfilter.parse_filters(filters_json))
+        return sqlfilter.where_sql(sqlfilter.parse_filters(filters_json), project_id)
     except sqlfilter.FilterSyntaxError as e:
         raise BadInput(f"invalid filters: {e}") from None
 
@@ -58,7 +59,7 @@ def position(row: sqlite3.Row) -> Position:
 
 
 def count(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
     return int(conn.execute(
         f"SELECT count(*) FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL AND ({where})",
         (project_id, *params)).fetchone()[0])
@@ -67,7 +68,14 @@ def count(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
 def page(conn: sqlite3.Connection, project_id: int, filters_json: Any, spec: sqlfilter.OrderSpec, first: int,
          after: Position | None) -> tuple[list[sqlite3.Row], bool]:
     """Up to `first` live runs after `after` in `spec`'s order, and whether more follow."""
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
+    if after is not None:
+        try:
+            spec.after(*after)  # checks the position's types whichever way it is used
+        except sqlfilter.FilterSyntaxError as e:
+            raise BadInput(str(e)) from None
+    if spec.keys is not None:
+        return _keyed_page(conn, project_id, where, params, spec, first, after)
     select, select_params = spec.select()
     order_by, order_params = spec.order_by()
     sql = (f"SELECT r.*, {select} FROM runs r"
@@ -84,10 +92,59 @@ def page(conn: sqlite3.Connection, project_id: int, filters_json: Any, spec: sql
     return rows[:first], len(rows) > first
 
 
+def _keyed_page(conn: sqlite3.Connection, project_id: int, where: str, params: list[Any], spec: sqlfilter.OrderSpec,
+                first: int, after: Position | None) -> tuple[list[sqlite3.Row], bool]:
+    """`page` ordered by a config/summary key, without sorting every run: the runs holding a
+    non-null value come from the run_keys index in (rank, value, id) order; the rest (missing or
+    null, rank 0, ordered by id) from the runs_live index. Rank 0 comes first ascending, last
+    descending, so a page reads at most one part and the start of the next: time per page does
+    not grow with depth."""
+    assert spec.keys is not None
+    found = conn.execute("SELECT id FROM run_key_paths WHERE project_id = ? AND source = ? AND path = ?",
+                         (project_id, *spec.keys)).fetchone()
+    path_id = None if found is None else found[0]
+    d, op = ("DESC", "<") if spec.descending else ("ASC", ">")
+    parts = ["keyed", "missing"] if spec.descending else ["missing", "keyed"]
+    if after is not None:  # skip the part the cursor is past
+        parts = parts[parts.index("missing" if after[0] == 0 else "keyed"):]
+    rows: list[sqlite3.Row] = []
+    for part in parts:
+        within = after is not None and (after[0] == 0) == (part == "missing")
+        limit = first + 1 - len(rows)
+        if part == "keyed":
+            if path_id is None:
+                continue
+            # CROSS JOIN: walk the index in order, whatever the filter; a page stops at `limit`.
+            sql = (f"SELECT r.*, k.rank AS {sqlfilter.ORDER_RANK_ALIAS}, k.value AS {sqlfilter.ORDER_VALUE_ALIAS}"
+                   f" FROM run_keys k CROSS JOIN runs r WHERE k.path_id = ? AND k.rank > 0 AND r.id = k.run_id"
+                   f" AND r.project_id = ? AND r.deleted_at IS NULL AND ({where})")
+            args: list[Any] = [path_id, project_id, *params]
+            if within:
+                sql += f" AND (k.rank, k.value, k.run_id) {op} (?, ?, ?)"
+                args += after  # type: ignore[arg-type]  # `within` implies a position
+            sql += f" ORDER BY k.rank {d}, k.value {d}, k.run_id {d} LIMIT ?"
+        else:
+            sql = (f"SELECT r.*, 0 AS {sqlfilter.ORDER_RANK_ALIAS}, 0 AS {sqlfilter.ORDER_VALUE_ALIAS}"
+                   f" FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL AND ({where})")
+            args = [project_id, *params]
+            if path_id is not None:
+                sql += (" AND NOT EXISTS (SELECT 1 FROM run_keys k WHERE k.run_id = r.id AND k.source = ?"
+                        " AND k.path_id = ? AND k.rank > 0)")
+                args += [spec.keys[0], path_id]
+            if within:
+                sql += f" AND r.id {op} ?"
+                args.append(after[2])  # type: ignore[index]
+            sql += f" ORDER BY r.id {d} LIMIT ?"
+        rows += conn.execute(sql, (*args, limit)).fetchall()
+        if len(rows) > first:
+            break
+    return rows[:first], len(rows) > first
+
+
 def deleted_page(conn: sqlite3.Connection, project_id: int, filters_json: Any, first: int,
                  after: tuple[str, int] | None) -> tuple[list[sqlite3.Row], bool]:
     """Up to `first` soft-deleted runs, the most recently deleted first, after (deleted_at, id)."""
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
     sql = f"SELECT r.* FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NOT NULL AND ({where})"
     args: list[Any] = [project_id, *params]
     if after is not None:
@@ -98,7 +155,7 @@ def deleted_page(conn: sqlite3.Connection, project_id: int, filters_json: Any, f
 
 
 def count_deleted(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
     return int(conn.execute(
         f"SELECT count(*) FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NOT NULL AND ({where})",
         (project_id, *params)).fetchone()[0])
@@ -185,14 +242,14 @@ def delete(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
 
 
 def delete_matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
     return conn.execute(
         f"UPDATE runs SET deleted_at = ? WHERE id IN (SELECT r.id FROM runs r WHERE r.project_id = ?"
         f" AND r.deleted_at IS NULL AND ({where}))", (now(), project_id, *params)).rowcount
 
 
 def undelete_matching(conn: sqlite3.Connection, project_id: int, filters_json: Any) -> int:
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, project_id)
     return conn.execute(
         f"UPDATE runs SET deleted_at = NULL WHERE id IN (SELECT r.id FROM runs r WHERE r.project_id = ?"
         f" AND r.deleted_at IS NOT NULL AND ({where}))", (project_id, *params)).rowcount
@@ -203,7 +260,7 @@ def move_matching(conn: sqlite3.Connection, source_id: int, dest_id: int,
     """W&B's moveRuns: live runs matching the filter go to another project under the same run
     ids; a run whose id the destination already holds (live or deleted: ids are never reused)
     stays where it is. Returns (moved, kept) run names."""
-    where, params = _where(filters_json)
+    where, params = _where(filters_json, source_id)
     matched = (f"SELECT r.id, r.name FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL"
                f" AND ({where})")
     rows = conn.execute(matched, (source_id, *params)).fetchall()
