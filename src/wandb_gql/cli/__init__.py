@@ -23,6 +23,7 @@ from .ledger import ledger_app
 from .projects import projects_app
 from .runs import runs_app
 from .server import server_command
+from .server_admin import server_app
 from .transfer import export_runs as _registers_runs_export_and_import  # noqa: F401
 
 try:  # typer vendors click since 0.2x; older releases use click itself
@@ -88,10 +89,11 @@ app.add_typer(cleanup_app, name="cleanup")
 app.add_typer(ledger_app, name="ledger")
 app.command("whoami", epilog=examples("wbgql whoami", "wbgql --local whoami -f json"))(whoami)
 app.add_typer(auth_app, name="auth")
-app.command("server", epilog=examples(
+app.add_typer(server_app(server_command, examples(
     "wbgql server --seed demo",
     "wbgql server --port 9000 --db ./rehearsal.db --retention 12h",
-    "wbgql server --faults '{\"rate_limit\": 5}'"))(server_command)
+    "wbgql server --faults '{\"rate_limit\": 5}'",
+    "wbgql server users add alice --team vision-lab")), name="server")
 app.add_typer(help_app, name="help")
 
 

@@ -51,7 +51,30 @@ def _positive(value: int | None, option: str) -> int | None:
     return value
 
 
+KEY_ENV = "WBGQL_SERVER_API_KEY"
+
+
+def _fixed_keys(key_file: Path | None) -> list[str]:
+    """Keys from --api-key-file (one a line; blank lines and '#' comments skipped) and from
+    $WBGQL_SERVER_API_KEY, so a fixed key need not be on the command line."""
+    import os
+
+    keys = []
+    if key_file is not None:
+        try:
+            text = key_file.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"--api-key-file {key_file}: cannot read it: {getattr(e, 'strerror', None) or e}")
+        keys += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+        if not keys:
+            fail(f"--api-key-file {key_file}: no key in it; write one key per line")
+    if os.environ.get(KEY_ENV, "").strip():
+        keys.append(os.environ[KEY_ENV].strip())
+    return keys
+
+
 def server_command(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", metavar="ADDRESS",
                                       help="Address to bind (loopback unless you mean otherwise).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on (1-65535).")] = 8080,
@@ -62,7 +85,12 @@ def server_command(
         "--retention", metavar="DURATION",
         help="How long deleted runs stay restorable before the purge (e.g. 7d, 12h).")] = "7d",
     api_key: Annotated[Optional[List[str]], typer.Option(
-        "--api-key", metavar="KEY", show_default=False, help="Accept this key (repeatable).")] = None,
+        "--api-key", metavar="KEY", show_default=False,
+        help="Accept this key, as the admin user's (repeatable; visible in `ps`: prefer --api-key-file "
+             f"or ${KEY_ENV}).")] = None,
+    api_key_file: Annotated[Optional[Path], typer.Option(
+        "--api-key-file", metavar="FILE", show_default=False,
+        help="Accept the keys in this file, one a line, as the admin user's.")] = None,
     seed: Annotated[Optional[str], typer.Option("--seed", metavar="NAME", show_default=False,
                                                 help="Seed data set: demo.")] = None,
     faults: Annotated[Optional[str], typer.Option(
@@ -100,10 +128,14 @@ def server_command(
     extensions.code names the limit (BODY_TOO_LARGE, QUERY_TOO_LONG, QUERY_TOO_DEEP,
     QUERY_TOO_MANY_FIELDS, QUERY_TOO_COSTLY, QUERY_TIMEOUT). The defaults leave every query of
     wbgql and of the wandb SDK far below them.
+    Users, keys and teams: `wbgql server users|keys|teams --help`.
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `wbgql server users add ...`: the group's own options are not for the server
     if not 1 <= port <= 65535:
         fail(f"--port {port}: a port is between 1 and 65535")
-    for key in api_key or []:
+    api_key = [*(api_key or []), *_fixed_keys(api_key_file)]
+    for key in api_key:
         if not _KEY.match(key):
             fail("--api-key: a key is an optional 'prefix-' then at least 40 letters, digits, '_' or '-' "
                  "(the wandb SDK rejects shorter keys)")
@@ -161,11 +193,12 @@ def server_command(
     try:
         store = open_store(path, seed, busy_timeout=wait)
         generated = None
-        for key in api_key or []:
-            store.add_api_key(key)
-        if not store.has_api_keys():
-            generated = new_api_key()
-            store.add_api_key(generated, name="generated")
+        with store.writing():
+            for key in api_key:
+                store.add_api_key(key)
+            if not store.has_api_keys():
+                generated = new_api_key()
+                store.add_api_key(generated, name="generated")
     except (OSError, ValueError, sqlite3.Error) as e:
         fail(f"--db {path}: cannot use it as the server's database: {e}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
