@@ -128,6 +128,7 @@ def server_command(
     extensions.code names the limit (BODY_TOO_LARGE, QUERY_TOO_LONG, QUERY_TOO_DEEP,
     QUERY_TOO_MANY_FIELDS, QUERY_TOO_COSTLY, QUERY_TIMEOUT). The defaults leave every query of
     wbgql and of the wandb SDK far below them.
+
     Users, keys and teams: `wbgql server users|keys|teams --help`.
     """
     if ctx.invoked_subcommand is not None:
