@@ -12,8 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import Caller
+from tests.unit import test_server_filters_property as model
 from wandb_gql.server import db, sqlfilter
 from wandb_gql.server.local import LocalServer
 from wandb_gql.server.store import runs as store_runs
@@ -334,3 +337,35 @@ def test_an_old_database_is_migrated_on_open(tmp_path):
         with sqlite3.connect(path) as conn:
             assert db.meta(conn, "schema") == db._SCHEMA
             assert conn.execute("SELECT count(*) FROM sqlite_stat1 WHERE idx = 'runs_live'").fetchone()[0] == 1
+
+
+# -- the filter and order models of tests/unit, against run_keys ---------------------------------
+
+
+@model.FAST
+@given(rs=model.runs(), flts=st.lists(model.filters, min_size=2, max_size=8))
+def test_run_keys_filters_match_the_model(rs, flts):
+    model.load(rs)
+    for flt in flts:
+        sql, params = sqlfilter.where_sql(flt, 1)
+        got = {row[0] for row in model.CONN.execute(f"SELECT r.name FROM runs r WHERE {sql}", params)}
+        assert got == {r["name"] for r in rs if model.m_match(r, flt)}, (flt, sql)
+
+
+@model.FAST
+@given(rs=model.runs(), sign=st.sampled_from(["+", "-", ""]), field=st.sampled_from(model.ORDER_FIELDS),
+       page=st.integers(1, 3))
+def test_keyed_pages_match_the_model(rs, sign, field, page):
+    ids = model.load(rs)
+    want = [r["name"] for r in sorted(rs, key=lambda r: model.sort_key(r, field, ids), reverse=sign == "-")]
+    spec = store_runs.order(sign + field)
+    got: list[str] = []
+    after = None
+    while True:
+        rows, more = store_runs.page(model.CONN, 1, None, spec, page, after)
+        got += [row["name"] for row in rows]
+        if not more:
+            break
+        # through JSON, as a cursor carries it
+        after = tuple(json.loads(json.dumps(list(store_runs.position(rows[-1])))))  # type: ignore[assignment]
+    assert got == want
