@@ -163,6 +163,11 @@ class Store:
         return projects.require(self.conn, entity, name)
 
     def ensure_project(self, entity: str, name: str, user_id: int | None = None) -> sqlite3.Row:
+        """A project, created on first use. Code writing straight into the database (the seed,
+        benchmarks, tests) may name a new entity: it becomes a team of the admin user. Requests
+        never get here with an entity their user is not a member of (resolvers/_context.py)."""
+        if not users.entity_exists(self.conn, entity):
+            users.add_member(self.conn, entity, self.default_user.id)
         return projects.ensure(self.conn, entity, name, user_id)
 
     def projects(self, entity: str | None, first: int, after_id: int,
