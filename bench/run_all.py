@@ -8,7 +8,9 @@ then P8 (its own servers over 10k and 100k runs; `--no-p8` skips it), then P3 (i
 30 ms latency per request and fresh projects; `--no-p3` skips it, ~3 min), then P7 (the same for
 pruning a 2,000-version artifact collection; `--no-p7` skips it, ~2 min), then P2 (its own server
 over 200 runs x 2,000 history steps; `--no-p2` skips it, ~2 min), then P5 (runs to Parquet over
-10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min).
+10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min), then P9 (its own server
+over 100k runs: ordering by a metric, selective filters, runCount; `--no-p9` skips it, ~6 min the
+first time, when its data set is made).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import p3_cleanup  # noqa: E402
 import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
 import p7_artifacts  # noqa: E402
+import p9_server_scale  # noqa: E402
 from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
 
 
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--no-p7", action="store_true", help="skip P7 (prune 2,000 artifact versions, ~2 min)")
     parser.add_argument("--no-p2", action="store_true", help="skip P2 (history of 200 runs x 2,000 steps, ~2 min)")
     parser.add_argument("--no-p5", action="store_true", help="skip P5 (runs to Parquet, 10k-100k runs, ~2 min)")
+    parser.add_argument("--no-p9", action="store_true", help="skip P9 (server at 100k runs, ~2-6 min)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -99,6 +103,7 @@ def main() -> None:
         with server_process(p2_history.make_history()) as (base_url, api_key):
             p2 = p2_history.bench(base_url, api_key, repeat=3)
     p5 = {} if args.no_p5 else _p5()
+    p9: dict = {} if args.no_p9 else p9_server_scale.bench(100_000, repeat=20, ingest_runs=20_000)
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -153,6 +158,20 @@ def main() -> None:
         if small and large:
             rows.append((f"P8 peak RSS, {case}", f"{large:.1f} MB", f"{large / small:.2f}x of 10k",
                          f"100k vs {small:.1f} MB at 10k"))
+    if p9:
+        base = p9["default listing"]["wall_s"]
+        rows.append(("P9 100k runs, default order, full listing", f"{base:.2f} s", "",
+                     f"server CPU {p9['default listing']['server_cpu_s']:.2f} s"))
+        ordered = p9["ordered listing"]
+        pages = [v["wall_ms"] for k, v in ordered.items() if k.startswith("page_at_")]
+        rows.append(("P9 ordered by -summary_metrics.loss", f"{ordered['wall_s']:.2f} s",
+                     f"{ordered['wall_s'] / base:.2f}x default", f"<= 3x {ok(ordered['wall_s'] <= 3 * base)}"))
+        rows.append(("P9 one ordered page at depth 0/50k/99k", f"{min(pages):.0f}-{max(pages):.0f} ms",
+                     f"{max(pages) / min(pages):.2f}x", "flat with depth"))
+        for label, target in (("config filter", 30), ("summary filter", 30), ("runCount", 10), ("name $in 100", 0)):
+            wall = p9[label]["wall_ms"]
+            rows.append((f"P9 {label} (1 match in 100k)" if "filter" in label else f"P9 {label}", f"{wall:.1f} ms",
+                         "", f"<= {target} ms {ok(wall <= target)}" if target else "unique index"))
     widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
     print()
     for row in [("benchmark", "time", "ratio", "target / notes"), tuple("-" * w for w in widths), *rows]:
@@ -161,7 +180,7 @@ def main() -> None:
     if args.json:
         p4.pop("times", None)
         args.json.write_text(json.dumps({"p1": p1, "p2": p2, "p3": p3, "p4": p4, "p5": p5, "p6": p6, "p7": p7,
-                                         "p8": p8}, indent=2))
+                                         "p8": p8, "p9": p9}, indent=2))
 
 
 if __name__ == "__main__":
