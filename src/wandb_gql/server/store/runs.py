@@ -119,9 +119,9 @@ def _keyed_page(conn: sqlite3.Connection, project_id: int, where: str, params: l
                    f" FROM run_keys k CROSS JOIN runs r WHERE k.path_id = ? AND k.rank > 0 AND r.id = k.run_id"
                    f" AND r.project_id = ? AND r.deleted_at IS NULL AND ({where})")
             args: list[Any] = [path_id, project_id, *params]
-            if within:
+            if within and after is not None:
                 sql += f" AND (k.rank, k.value, k.run_id) {op} (?, ?, ?)"
-                args += after  # type: ignore[arg-type]  # `within` implies a position
+                args += after
             sql += f" ORDER BY k.rank {d}, k.value {d}, k.run_id {d} LIMIT ?"
         else:
             sql = (f"SELECT r.*, 0 AS {sqlfilter.ORDER_RANK_ALIAS}, 0 AS {sqlfilter.ORDER_VALUE_ALIAS}"
@@ -131,9 +131,9 @@ def _keyed_page(conn: sqlite3.Connection, project_id: int, where: str, params: l
                 sql += (" AND NOT EXISTS (SELECT 1 FROM run_keys k WHERE k.run_id = r.id AND k.source = ?"
                         " AND k.path_id = ? AND k.rank > 0)")
                 args += [spec.keys[0], path_id]
-            if within:
+            if within and after is not None:
                 sql += f" AND r.id {op} ?"
-                args.append(after[2])  # type: ignore[index]
+                args.append(after[2])
             sql += f" ORDER BY r.id {d} LIMIT ?"
         rows += conn.execute(sql, (*args, limit)).fetchall()
         if len(rows) > first:
