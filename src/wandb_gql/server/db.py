@@ -111,6 +111,20 @@ CREATE TABLE IF NOT EXISTS history (
 -- Step-range pages (history, sampledHistory, scan_history) seek here; the primary key (line)
 -- rides along, so picking sampled lines never touches the rows.
 CREATE INDEX IF NOT EXISTS history_run_step ON history (run_id, step);
+-- The same history by key (store/history_columns.py): sampledHistory reads only the asked keys.
+CREATE TABLE IF NOT EXISTS history_columns (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  chunk INTEGER NOT NULL,
+  first_line INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  min_step INTEGER,
+  max_step INTEGER,
+  lines TEXT,  -- JSON array; NULL: first_line, first_line + 1, ... (n of them)
+  steps TEXT,  -- JSON array; NULL: each step is its line
+  vals TEXT NOT NULL,
+  PRIMARY KEY (run_id, key, chunk)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   line INTEGER NOT NULL,
@@ -360,6 +374,31 @@ def migrate(conn: sqlite3.Connection) -> None:
         raise
     conn.execute("ANALYZE sqlite_schema")  # this connection plans with the hints too
 
+
+_HISTORY_COLUMNS = "1"
+
+
+def migrate_history_columns(conn: sqlite3.Connection) -> None:
+    """Build history_columns once for a database whose history was written without them."""
+    if meta(conn, "history_columns") == _HISTORY_COLUMNS:
+        return
+    from .store import history_columns  # the store's modules import this one
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if meta(conn, "history_columns") != _HISTORY_COLUMNS:  # another process may have done it meanwhile
+            conn.execute("DELETE FROM history_columns")
+            for (run_id,) in conn.execute("SELECT id FROM runs WHERE EXISTS"
+                                          " (SELECT 1 FROM history h WHERE h.run_id = runs.id)").fetchall():
+                history_columns.rebuild(conn, run_id)
+            set_meta(conn, "history_columns", _HISTORY_COLUMNS)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def regex_options() -> "re2.Options":
     options = re2.Options()
     options.log_errors = False  # a refused pattern is the client's error, not a server log line
@@ -417,6 +456,7 @@ def connect(path: str | Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sql
         conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(DDL)
     migrate(conn)
+    migrate_history_columns(conn)
     return conn
 
 

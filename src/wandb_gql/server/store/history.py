@@ -1,17 +1,20 @@
 """Run history, system events and console lines: file_stream writes, GraphQL reads, bulk loads.
 
 Writes are offset-idempotent (line N is written at index N), so a retried file_stream request
-changes nothing. historyKeys is kept incrementally, counting only lines past the old end.
+changes nothing. historyKeys is kept incrementally, counting only lines past the old end. Every
+write keeps the per-key copy in history_columns (history_columns.py) in step with the rows;
+sampledHistory reads that copy, whole-row reads the rows.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import orjson
 
 from ..jsonutil import loads_lenient
+from . import history_columns as columns
 from ._common import BadInput
 
 _TYPE_NAMES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "map", list: "list"}
@@ -51,13 +54,31 @@ def _rows(content: list[Any], *, flat: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def _step(row: dict[str, Any]) -> int | None:
+    step = row.get("_step")
+    return int(step) if isinstance(step, int) else None
+
+
 def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
     # Flattened at ingest, so rows, historyKeys, sampledHistory and scans all see the dotted keys.
     rows = _rows(content, flat=True)
-    conn.executemany(
-        "INSERT OR REPLACE INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
-        [(run["id"], offset + i, r.get("_step") if isinstance(r.get("_step"), int) else None,
-          orjson.dumps(r).decode()) for i, r in enumerate(rows)])
+    texts = [orjson.dumps(r).decode() for r in rows]
+    steps = [_step(r) for r in rows]
+    end = conn.execute("SELECT coalesce(max(line) + 1, 0) FROM history WHERE run_id = ?", (run["id"],)).fetchone()[0]
+    # Lines sent again as they are (a retried request) change nothing; any other rewrite of a
+    # stored line, or a gap filled, rebuilds the run's columns from the rows.
+    rewritten = offset < end and [
+        text for (text,) in conn.execute("SELECT row FROM history WHERE run_id = ? AND line >= ? AND line < ?"
+                                         " ORDER BY line", (run["id"], offset, min(end, offset + len(rows))))
+    ] != texts[:end - offset]
+    conn.executemany("INSERT OR REPLACE INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
+                     [(run["id"], offset + i, steps[i], text) for i, text in enumerate(texts)])
+    if rewritten:
+        columns.rebuild(conn, run["id"])
+    else:
+        new = max(end - offset, 0)
+        columns.append(conn, run["id"], columns.collect(
+            (offset + i, steps[i], rows[i]) for i in range(new, len(rows))))
     old_count = run["history_line_count"]
     keys = orjson.loads(run["history_keys"] or "{}")
     known = keys.setdefault("keys", {})
@@ -103,19 +124,25 @@ def write_log(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: 
 def insert(conn: sqlite3.Connection, histories: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
     """Whole histories of new runs at once, (run id, rows with an int _step); the caller keeps
     the runs' historyLineCount and historyKeys in step."""
-    conn.executemany("INSERT INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
-                     [(run_id, line, row["_step"], orjson.dumps(flatten(row)).decode())
-                      for run_id, rows in histories for line, row in enumerate(rows)])
+    for run_id, rows in histories:
+        flat = [flatten(row) for row in rows]
+        conn.executemany("INSERT INTO history (run_id, line, step, row) VALUES (?, ?, ?, ?)",
+                         [(run_id, line, row["_step"], orjson.dumps(row).decode()) for line, row in enumerate(flat)])
+        columns.replace(conn, run_id, columns.collect((line, row["_step"], row) for line, row in enumerate(flat)))
+
+
+def _sampled(n: int, samples: int | None) -> Sequence[int]:
+    """Which of n rows a sample keeps: evenly spaced, the first and last always, deterministic."""
+    if samples is None or samples <= 0 or n <= samples:
+        return range(n)
+    if samples == 1:
+        return [n - 1]
+    step = (n - 1) / (samples - 1)
+    return [round(i * step) for i in range(samples)]
 
 
 def _sample(rows: list[Any], samples: int | None) -> list[Any]:
-    if samples is None or samples <= 0 or len(rows) <= samples:
-        return rows
-    if samples == 1:
-        return rows[-1:]
-    # Evenly spaced, always keeping the first and last row, deterministic.
-    step = (len(rows) - 1) / (samples - 1)
-    return [rows[round(i * step)] for i in range(samples)]
+    return [rows[i] for i in _sampled(len(rows), samples)]
 
 
 def _step_range(run_id: int, min_step: Any, max_step: Any, max_inclusive: bool) -> tuple[str, list[Any]]:
@@ -141,14 +168,7 @@ def history(conn: sqlite3.Connection, run_id: int, min_step: int | None, max_ste
             samples: int | None) -> list[str]:
     """Run.history: rows as JSON strings in step order; minStep inclusive, maxStep exclusive."""
     tail, params = _step_range(run_id, min_step, max_step, max_inclusive=False)
-    if samples is None or samples <= 0:
-        return [r[0] for r in conn.execute("SELECT row " + tail, params)]
-    # A page that fits in `samples` (a pager's usual request): its rows, read once.
-    rows = [r[0] for r in conn.execute(f"SELECT row {tail} LIMIT ?", [*params, samples + 1])]
-    if len(rows) <= samples:
-        return rows
-    # Sample the line numbers from the index, then read only the chosen rows.
-    return _read_lines(conn, run_id, _sample([r[0] for r in conn.execute("SELECT line " + tail, params)], samples))
+    return _rows_sampled(conn, run_id, tail, params, samples)
 
 
 def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any]) -> str:
@@ -162,33 +182,29 @@ def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any])
     samples = spec.get("samples")
     if samples is not None:
         samples = _int(samples, "samples")
-    tail, params = _step_range(run_id, spec.get("minStep"), spec.get("maxStep"), max_inclusive=True)
-    if any('"' in k for k in keys):  # not expressible as a JSON path: filter here
-        out = [orjson.loads(text) for (text,) in conn.execute("SELECT row " + tail, params)]
-        out = [{k: r[k] for k in keys} if keys else r for r in out if all(k in r for k in keys)]
-        return orjson.dumps(_sample(out, samples)).decode()
-    # SQLite tests key presence (`->` is NULL only for a missing key) and projects the rows to
-    # the keys (numbers and strings come out as stored: they round-trip exactly), so no row is
-    # parsed here; only the response is built from the texts.
-    paths = [f'$."{k}"' for k in keys]
-    in_range, order = tail.split(" ORDER BY ")
-    where = in_range + "".join(" AND row -> ? IS NOT NULL" for _ in keys)
-    having = [*params, *paths]
-    project = f"json_object({', '.join('?, row -> ?' for _ in keys)})" if keys else "row"
-    named = [x for pair in zip(keys, paths) for x in pair]
-    # Nothing to sample away (no more rows in range than `samples`: W&B's "every row", a
-    # scan_history page): the projected rows in one read. Else pick the lines first (a
-    # 100k-step run sampled to 500) and project only those.
-    if (samples is None or samples <= 0
-            or conn.execute(f"SELECT count(*) {in_range}", params).fetchone()[0] <= samples):
-        texts = [r[0] for r in conn.execute(f"SELECT {project} {where} ORDER BY {order}", [*named, *having])]
-    else:
-        lines = _sample([r[0] for r in conn.execute(f"SELECT line {where} ORDER BY {order}", having)], samples)
-        chosen = dict(conn.execute(
-            f"SELECT line, {project} FROM history WHERE run_id = ? AND line IN (SELECT value FROM json_each(?))",
-            [*named, run_id, orjson.dumps(lines).decode()]).fetchall())
-        texts = [chosen[line] for line in lines]
-    return "[" + ",".join(texts) + "]"
+    lo, hi = spec.get("minStep"), spec.get("maxStep")
+    tail, params = _step_range(run_id, lo, hi, max_inclusive=True)
+    if not keys:  # whole rows
+        return "[" + ",".join(_rows_sampled(conn, run_id, tail, params, samples)) + "]"
+    # From the asked keys' columns: the other keys of the rows are never read or parsed.
+    _, values = columns.rows_with([columns.read(conn, run_id, key, lo, hi) for key in keys],
+                                  by_step=(lo, hi) != (None, None))
+    chosen = _sampled(len(values[0]), samples)
+    if not isinstance(chosen, range):
+        values = [[v[i] for i in chosen] for v in values]
+    return orjson.dumps([dict(zip(keys, row)) for row in zip(*values)]).decode()
+
+
+def _rows_sampled(conn: sqlite3.Connection, run_id: int, tail: str, params: list[Any],
+                  samples: int | None) -> list[str]:
+    if samples is None or samples <= 0:
+        return [r[0] for r in conn.execute("SELECT row " + tail, params)]
+    # A page that fits in `samples` (a pager's usual request): its rows, read once.
+    rows = [r[0] for r in conn.execute(f"SELECT row {tail} LIMIT ?", [*params, samples + 1])]
+    if len(rows) <= samples:
+        return rows
+    # Sample the line numbers from the index, then read only the chosen rows.
+    return _read_lines(conn, run_id, _sample([r[0] for r in conn.execute("SELECT line " + tail, params)], samples))
 
 
 def _read_lines(conn: sqlite3.Connection, run_id: int, lines: list[int]) -> list[str]:
