@@ -369,3 +369,17 @@ def test_keyed_pages_match_the_model(rs, sign, field, page):
         # through JSON, as a cursor carries it
         after = tuple(json.loads(json.dumps(list(store_runs.position(rows[-1])))))  # type: ignore[assignment]
     assert got == want
+
+
+def test_runs_lacking_the_key_are_found_however_few(fresh_api):
+    """The rank-0 part (key missing or null) is skipped only when every live run holds a value:
+    deleted runs holding one must not hide a live run lacking it."""
+    for i in range(6):
+        upsert(fresh_api, f"k{i}", summaryMetrics=json.dumps({"loss": i}))
+    fresh_api.ok('mutation { deleteRuns(input: {entityName: "local", projectName: "p", filters: '
+                 '"{\\"name\\": {\\"$in\\": [\\"k1\\", \\"k2\\"]}}"}) { errors } }')
+    assert listing(fresh_api, "-summary_metrics.loss", per_page=4) == ["k5", "k4", "k3", "k0"]
+    upsert(fresh_api, "none", summaryMetrics=json.dumps({"loss": None}))
+    upsert(fresh_api, "bare")
+    assert listing(fresh_api, "-summary_metrics.loss", per_page=4) == ["k5", "k4", "k3", "k0", "bare", "none"]
+    assert listing(fresh_api, "+summary_metrics.loss", per_page=1) == ["none", "bare", "k0", "k3", "k4", "k5"]

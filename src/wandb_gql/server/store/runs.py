@@ -124,6 +124,8 @@ def _keyed_page(conn: sqlite3.Connection, project_id: int, where: str, params: l
                 args += after
             sql += f" ORDER BY k.rank {d}, k.value {d}, k.run_id {d} LIMIT ?"
         else:
+            if path_id is not None and _every_live_run_has(conn, project_id, spec.keys[0], path_id):
+                continue
             sql = (f"SELECT r.*, 0 AS {sqlfilter.ORDER_RANK_ALIAS}, 0 AS {sqlfilter.ORDER_VALUE_ALIAS}"
                    f" FROM runs r WHERE r.project_id = ? AND r.deleted_at IS NULL AND ({where})")
             args = [project_id, *params]
@@ -139,6 +141,23 @@ def _keyed_page(conn: sqlite3.Connection, project_id: int, where: str, params: l
         if len(rows) > first:
             break
     return rows[:first], len(rows) > first
+
+
+def _every_live_run_has(conn: sqlite3.Connection, project_id: int, source: int, path_id: int) -> bool:
+    """Whether no live run of the project lacks a non-null value at the path, from two index
+    counts (~5 ms each at 100k runs) instead of probing every run (~100 ms): the runs holding the
+    value, less the deleted ones among them, against the live runs."""
+    live = conn.execute("SELECT count(*) FROM runs WHERE project_id = ? AND deleted_at IS NULL",
+                        (project_id,)).fetchone()[0]
+    keyed = conn.execute("SELECT count(*) FROM run_keys WHERE path_id = ? AND rank > 0", (path_id,)).fetchone()[0]
+    if keyed < live:
+        return False
+    keyed_deleted = conn.execute(
+        # INDEXED BY: the deleted runs are few; the planner would walk the project's live ones.
+        "SELECT count(*) FROM runs r INDEXED BY runs_deleted WHERE r.project_id = ? AND r.deleted_at IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM run_keys k WHERE k.run_id = r.id AND k.source = ? AND k.path_id = ? AND k.rank > 0)",
+        (project_id, source, path_id)).fetchone()[0]
+    return bool(keyed - keyed_deleted == live)
 
 
 def deleted_page(conn: sqlite3.Connection, project_id: int, filters_json: Any, first: int,
