@@ -61,6 +61,15 @@ def _decode(first_line: int, n: int, lines: str | None, steps: str | None, vals:
     return line_list, line_list if steps is None else orjson.loads(steps), orjson.loads(vals)
 
 
+def _value_texts(vals: str) -> list[str]:
+    """Each value of a chunk as JSON text. Numbers, null and booleans hold no comma, so an array
+    of nothing else splits at its commas (the usual chunk: no value parsed or re-encoded); one
+    with a string, list or object is parsed."""
+    if '"' not in vals and "[" not in vals[1:] and "{" not in vals:
+        return vals[1:-1].split(",") if len(vals) > 2 else []
+    return [orjson.dumps(v).decode() for v in orjson.loads(vals)]
+
+
 def append(conn: sqlite3.Connection, run_id: int, columns: dict[str, Column]) -> None:
     """Add entries whose lines all come after every line the run's columns hold."""
     records = []
@@ -90,8 +99,8 @@ def rebuild(conn: sqlite3.Connection, run_id: int) -> None:
 
 
 def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: int | None) -> Column:
-    """One key's entries: all of them in line order, or with a range (both ends inclusive) only
-    those with an int step inside it, still in line order."""
+    """One key's entries, each value as its JSON text: all of them in line order, or with a range
+    (both ends inclusive) only those with an int step inside it, still in line order."""
     sql = "SELECT first_line, n, lines, steps, vals, min_step, max_step FROM history_columns WHERE run_id = ? AND key = ?"
     params: list[Any] = [run_id, key]
     ranged = lo is not None or hi is not None
@@ -104,7 +113,9 @@ def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: in
     out: Column = ([], [], [])
     for first_line, n, lines_text, steps_text, vals_text, min_step, max_step in conn.execute(
             sql + " ORDER BY chunk", params):
-        lines, steps, vals = _decode(first_line, n, lines_text, steps_text, vals_text)
+        lines = list(range(first_line, first_line + n)) if lines_text is None else orjson.loads(lines_text)
+        steps = lines if steps_text is None else orjson.loads(steps_text)
+        vals = _value_texts(vals_text)
         inside = (lo is None or min_step >= lo) and (hi is None or max_step <= hi)
         if ranged and not (inside and (steps_text is None or None not in steps)):
             keep = [i for i, s in enumerate(steps)
