@@ -76,6 +76,14 @@ class Caller:
         return reply.body
 
 
+def add_team(server: LocalServer, name: str) -> None:
+    """A team the fixture's key (the admin) belongs to, as `wbgql server teams add` makes one:
+    upsertBucket creates projects only in entities that exist."""
+    store = server.server.store
+    with store.writing():
+        store.add_member(name, store.default_user.id)
+
+
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw else None

@@ -20,7 +20,7 @@ import pytest
 from wandb_gql import SyncClient
 from wandb_gql.server.local import LocalServer
 
-from ..conftest import Caller, Recorder
+from ..conftest import Caller, Recorder, add_team
 from .conftest import Terminal, requests_seen, run_process
 
 STATES = ["finished", "failed", "crashed", "killed", "running"]
@@ -76,6 +76,7 @@ def copy_me(source) -> str:
 def dest(tmp_path):
     """Server B: empty, of this test's own."""
     with LocalServer(tmp_path / "b.db") as s:
+        add_team(s, "e")  # the entity the tests import into: upsertBucket creates no entities
         yield s
 
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.helpers import kill_after_first_outcome
-from tests.conftest import Caller, Recorder
+from tests.conftest import Caller, Recorder, add_team
 from wandb_gql import Client
 from wandb_gql.cleanup import Ledger, Selection, apply_plan, make_plan, read_ledger, resume
 from wandb_gql.errors import PlanError
@@ -135,6 +135,7 @@ async def test_kill_9_midway_then_resume_deletes_exactly_the_plan(big, tmp_path)
 
 
 def small_project(server: LocalServer, project: str, runs: dict[str, list[str]]) -> None:
+    add_team(server, "demo")  # entities are not created by upsertBucket
     api = Caller(server)
     for name, tags in runs.items():
         api.ok(UPSERT, {"n": name, "p": project, "t": tags, "s": "finished"})
