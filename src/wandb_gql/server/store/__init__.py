@@ -55,7 +55,6 @@ class Store:
         # sleeping up to 100 ms); writers of other processes are kept out by BEGIN IMMEDIATE.
         self._writer = threading.Lock()
         self._adopt(db.connect(self.path, busy_timeout))
-        self._key_hashes: dict[str, int] | None = None
         with self.writing():
             self.secret = db.meta(self.conn, "cursor_secret") or db.set_meta(
                 self.conn, "cursor_secret", secrets.token_hex(32))
