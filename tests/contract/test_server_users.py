@@ -263,6 +263,29 @@ def test_fixed_key_from_a_file_or_the_environment(tmp_path):
     assert done.returncode == 2 and "no key in it" in done.stderr
 
 
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_wbgql_server_accepts_a_fixed_key_not_on_its_command_line(tmp_path, source):
+    from tests.cli.test_server_cli import start, stop
+
+    key = new_api_key()
+    env = {**os.environ}
+    args = ["--db", str(tmp_path / "s.db")]
+    if source == "file":
+        (tmp_path / "key").write_text(key + "\n")
+        args += ["--api-key-file", str(tmp_path / "key")]
+    else:
+        env["WBGQL_SERVER_API_KEY"] = key
+    proc, url = start(args, env)
+    try:
+        assert key not in " ".join(proc.args)  # nothing for `ps` to show
+        reply = http("POST", url + "/graphql", b'{"query": "{ viewer { username admin } }"}',
+                     {"Authorization": basic(key), "Content-Type": "application/json"})
+        assert reply == (200, b'{"data":{"viewer":{"username":"local","admin":true}}}'), reply
+    finally:
+        out, err = stop(proc)
+    assert key not in out + err and "generated" not in err
+
+
 def test_database_is_0600_in_a_0700_directory(tmp_path):
     path = tmp_path / "made-by-server" / "server.db"
     with LocalServer(path) as s:
