@@ -22,6 +22,7 @@ from wandb_gql.server.local import LocalServer
 from wandb_gql.server.store import runs as store_runs
 
 UPSERT = """mutation U($input: UpsertBucketInput!) { upsertBucket(input: $input) { bucket { id name } } }"""
+COUNT_QUERY = '{ project(name: "p", entityName: "local") { runCount } }'
 PAGE = """query P($f: JSONString, $o: String, $a: String, $n: Int) { project(name: "p", entityName: "local") {
   runCount(filters: $f) runs(filters: $f, order: $o, after: $a, first: $n) {
     edges { node { name } } pageInfo { endCursor hasNextPage } } } }"""
@@ -226,6 +227,10 @@ def assert_keys_consistent(api: Caller) -> None:
     with sqlite3.connect(_db_file(api)) as conn:
         expected, actual = _expected_keys(conn), _actual_keys(conn)
     assert actual == expected, (sorted(actual - expected)[:5], sorted(expected - actual)[:5])
+    with sqlite3.connect(_db_file(api)) as conn:
+        counted = dict(conn.execute("SELECT project_id, count(*) FROM runs WHERE deleted_at IS NULL GROUP BY 1"))
+        kept = {p: n for p, n in conn.execute("SELECT project_id, live FROM project_run_counts") if n}
+    assert kept == counted
 
 
 def test_run_keys_follow_every_write_path(fresh_api):
@@ -290,7 +295,7 @@ def test_query_plans_seek_indexes(populated):
     api, created, _, _ = populated
     path = _db_file(api)
     count = _plans(path, lambda c, p: store_runs.count(c, p, None))
-    assert any("runs_live" in plan for plan in count), count
+    assert "SEARCH project_run_counts USING INTEGER PRIMARY KEY (rowid=?)" in count, count
     by_name = _plans(path, lambda c, p: store_runs.page(c, p, {"name": {"$in": created[:100]}},
                                                         store_runs.order(None), 50, None))
     assert any("sqlite_autoindex_runs_1 (project_id=? AND name=?)" in plan for plan in by_name), by_name
@@ -321,6 +326,7 @@ def test_an_old_database_is_migrated_on_open(tmp_path):
         conn.execute("DROP TABLE run_keys")
         conn.execute("DROP TABLE run_key_paths")
         conn.execute("DROP INDEX runs_live")
+        conn.execute("DROP TABLE project_run_counts")
         conn.execute("DELETE FROM meta WHERE key IN ('schema', 'run_keys')")
         conn.execute("DELETE FROM sqlite_stat1")
         conn.execute("UPDATE runs SET history_line_count = 3000000000, events_line_count = 2147483648,"
@@ -333,6 +339,7 @@ def test_an_old_database_is_migrated_on_open(tmp_path):
         assert [n["name"] for n in nodes] == ["o3", "o0", "o2", "o1"]
         assert nodes[1] == {"name": "o0", "historyLineCount": 2, "eventsLineCount": 0, "logLineCount": 0}
         assert listing(api, None, {"config.lr": {"$gte": 2}}) == ["o2", "o3"]
+        assert api.ok(COUNT_QUERY)["project"]["runCount"] == 4
         assert_keys_consistent(api)
         with sqlite3.connect(path) as conn:
             assert db.meta(conn, "schema") == db._SCHEMA
