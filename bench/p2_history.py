@@ -13,7 +13,7 @@ Sampled (every row: samples = the step count):
 Full (every row, paged):
   (c) Client.history("bench/p2h", keys=3 keys, full=True, concurrency=8) (pages of 1,000 steps)
   (d) for run in wandb.Api().runs("bench/p2h"): list(run.scan_history(keys=3 keys))
-  (r) raw aiohttp + orjson: the same requests as (c) (RunHistoryPage by step range)
+  (r) raw aiohttp + orjson: the same requests as (c) (RunSampledHistoryPage by step range)
 
 Timed: from building the client (Client / wandb.Api / aiohttp session) to the last row read;
 imports are not timed (wandb runs in a process of its own, timed inside it after its imports:
@@ -137,7 +137,7 @@ def run_raw(base_url: str, api_key: str, *, full: bool) -> Chunks:
     # ids and names only, as Client.history lists the runs it reads
     only_names = {"withConfig": False, "withSummary": False, **{f.flag: False for f in RUN_FIELDS if f.optional}}
     sampled = (QUERIES / "run_sampled_history.graphql").read_text()
-    paged = (QUERIES / "run_history_page.graphql").read_text()
+    paged = (QUERIES / "run_sampled_history_page.graphql").read_text()
     base = {"entity": ENTITY, "project": PROJECT}
 
     async def main() -> Chunks:
@@ -169,13 +169,13 @@ def run_raw(base_url: str, api_key: str, *, full: bool) -> Chunks:
                         return
                     low, last = 0, None
                     while last is None or low <= last:
-                        node = (await post(paged, "RunHistoryPage", {"name": name, "minStep": low,
-                                                                      "maxStep": low + 1000, "samples": 1000}))
+                        spec = {"keys": ["_step", *KEYS], "minStep": low, "maxStep": low + 999, "samples": 1000}
+                        node = (await post(paged, "RunSampledHistoryPage", {"name": name,
+                                                                             "specs": [orjson.dumps(spec).decode()]}))
                         run = node["project"]["run"]
                         info = run["historyKeys"]  # a JSON scalar: an object, or its text
                         last = (orjson.loads(info) if isinstance(info, str) else info)["lastStep"]
-                        rows = [orjson.loads(text) for text in run["history"]]
-                        out.append((name, [row for row in rows if all(k in row for k in KEYS)]))
+                        out.append((name, run["sampledHistory"][0]))
                         low += 1000
 
             await asyncio.gather(*(one(n) for n in names))

@@ -7,9 +7,10 @@ slow caller stalls the readers instead of piling pages up.
 
 - samples mode (the default, W&B's 500): one `sampledHistory` spec per run, keys + `_step`;
   like W&B, only rows that hold every key come back, at most `samples` of them.
-- `full=True`: every row, paged by step range (`history(minStep, maxStep)`, maxStep exclusive)
-  up to the run's `historyKeys.lastStep`; as W&B's `scan_history(keys)`, only rows holding every
-  key are kept, projected to `_step` and the keys.
+- `full=True`: every row, paged by step range up to the run's `historyKeys.lastStep`; with keys,
+  as W&B's `scan_history(keys)`: `sampledHistory` pages ({"keys", "minStep", "maxStep"}, both
+  inclusive), only rows holding every key, projected to `_step` and the keys by the server.
+  Without keys, `history(minStep, maxStep)` pages (maxStep exclusive) of whole rows.
 - `keys=None`: every key. Full mode keeps every row whole (what a copy of a run needs); samples
   mode sends W&B's unkeyed `history(samples)`, as `run.history()` without keys does.
 
@@ -43,6 +44,17 @@ def _project(row: dict[str, Any], keys: Sequence[str] | None) -> dict[str, Any]:
     for key in keys:
         if key in row:
             out[key] = decode_value(row[key])
+    return out
+
+
+def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows the server projected, with W&B's NaN/Infinity strings as floats; a row without any
+    string value is kept as it came."""
+    out = []
+    for row in rows:
+        if any(v.__class__ is str for v in row.values()):
+            row = {k: decode_value(v) for k, v in row.items()}
+        out.append(row)
     return out
 
 
@@ -171,17 +183,19 @@ class HistoryMixin(RunsMixin):
                 high = min(high, max_step)
             if high <= low:
                 return
-            node = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
-                                                                    "samples": page_size})
+            if keys is None:
+                node = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
+                                                                        "samples": page_size})
+                rows = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
+            else:
+                # The server tests and projects the keys (reading only theirs, not whole rows).
+                spec = {"keys": [STEP, *keys], "minStep": low, "maxStep": high - 1, "samples": page_size}
+                node = await self._history_run(run, "RunSampledHistoryPage", {"specs": [orjson.dumps(spec).decode()]})
+                rows = _decoded((node.get("sampledHistory") or [[]])[0])
             info = node.get("historyKeys") or {}
             if isinstance(info, str):
                 info = orjson.loads(info)
             last = int(info.get("lastStep", -1))
-            rows = []
-            for text in node.get("history") or []:
-                row = orjson.loads(text) if isinstance(text, str) else text
-                if keys is None or all(k in row for k in keys):
-                    rows.append(_project(row, keys))
             if rows:
                 yield rows
             low = high
