@@ -306,6 +306,29 @@ def test_a_readable_directory_is_left_alone_with_a_warning(tmp_path, capfd):
     assert stat.S_IMODE(os.stat(shared / "server.db").st_mode) == 0o600
 
 
+def test_a_database_from_before_users_keeps_its_data_readable(tmp_path):
+    """Before teams, one admin acted in every entity: opening such a database makes each entity no
+    user owns a team of every existing user, and only `local` stays admin."""
+    import sqlite3
+
+    from wandb_gql.server.store import Store
+
+    db = tmp_path / "old.db"
+    store = Store(db)
+    with store.writing():
+        store.ensure_user("alice")
+        store.ensure_project("lab", "p")
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.executescript("DROP TABLE team_members; DROP TABLE teams; UPDATE users SET admin = 1;")
+    conn.close()
+    with LocalServer(db) as s:
+        alice = _as(s, _key_for(s, "alice"))
+        data = alice.ok('{ viewer { admin } project(name: "p", entityName: "lab") { name } }')
+        assert data == {"viewer": {"admin": False}, "project": {"name": "p"}}
+        assert Caller(s).ok("{ viewer { admin } }")["viewer"]["admin"] is True
+
+
 # -- storage URLs ------------------------------------------------------------------------------
 
 FILES = 'mutation($e: String!, $p: String!, $r: String!) { createRunFiles(input: {entityName: $e, projectName: $p, ' \
