@@ -56,11 +56,6 @@ _INSERT = ("INSERT OR REPLACE INTO history_columns (run_id, key, chunk, first_li
            " lines, steps, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _decode(first_line: int, n: int, lines: str | None, steps: str | None, vals: str) -> Column:
-    line_list = list(range(first_line, first_line + n)) if lines is None else orjson.loads(lines)
-    return line_list, line_list if steps is None else orjson.loads(steps), orjson.loads(vals)
-
-
 def _value_texts(vals: str) -> list[str]:
     """Each value of a chunk as JSON text. Numbers, null and booleans hold no comma, so an array
     of nothing else splits at its commas (the usual chunk: no value parsed or re-encoded); one
@@ -70,20 +65,44 @@ def _value_texts(vals: str) -> list[str]:
     return [orjson.dumps(v).decode() for v in orjson.loads(vals)]
 
 
+def _extended(last: sqlite3.Row, lines: list[int], steps: list[Any], vals: list[Any]) -> tuple[Any, ...]:
+    """The last chunk with entries added after it, by appending to its texts (nothing parsed)."""
+    def joined(text: str, more: list[Any]) -> str:
+        return text[:-1] + "," + orjson.dumps(more).decode()[1:]
+
+    first, n = last["first_line"], last["n"]
+    dense = last["lines"] is None and lines == list(range(first + n, first + n + len(lines)))
+    if dense:
+        lines_text = None
+    else:
+        old_lines = last["lines"] or orjson.dumps(list(range(first, first + n))).decode()
+        lines_text = joined(old_lines, lines)
+    if last["steps"] is None and steps == lines:
+        steps_text = None
+    else:  # NULL steps are the lines: their text is the lines' text
+        old_steps = last["steps"] or last["lines"] or orjson.dumps(list(range(first, first + n))).decode()
+        steps_text = joined(old_steps, steps)
+    stepped = [s for s in (last["min_step"], last["max_step"], *steps) if s is not None]
+    return (last["run_id"], last["key"], last["chunk"], first, n + len(lines), min(stepped, default=None),
+            max(stepped, default=None), lines_text, steps_text, joined(last["vals"], vals))
+
+
 def append(conn: sqlite3.Connection, run_id: int, columns: dict[str, Column]) -> None:
-    """Add entries whose lines all come after every line the run's columns hold."""
+    """Add entries whose lines all come after every line the run's columns hold: the last chunk
+    of each key is extended while it has room (rewritten, never parsed), then new chunks follow."""
     records = []
     for key, (lines, steps, vals) in columns.items():
-        last = conn.execute("SELECT chunk, first_line, n, lines, steps, vals FROM history_columns"
-                            " WHERE run_id = ? AND key = ? ORDER BY chunk DESC LIMIT 1", (run_id, key)).fetchone()
+        last = conn.execute("SELECT * FROM history_columns WHERE run_id = ? AND key = ? ORDER BY chunk DESC LIMIT 1",
+                            (run_id, key)).fetchone()
         chunk = 0
-        if last is not None and last["n"] < CHUNK:  # the last chunk has room: rewrite it extended
-            chunk = last["chunk"]
-            old_lines, old_steps, old_vals = _decode(*tuple(last)[1:])
-            lines, steps, vals = old_lines + lines, old_steps + steps, old_vals + vals
-        elif last is not None:
+        if last is not None:
             chunk = last["chunk"] + 1
-        records += _records(run_id, key, chunk, (lines, steps, vals))
+            room = CHUNK - last["n"]
+            if room > 0:
+                records.append(_extended(last, lines[:room], steps[:room], vals[:room]))
+                lines, steps, vals = lines[room:], steps[room:], vals[room:]
+        if lines:
+            records += _records(run_id, key, chunk, (lines, steps, vals))
     conn.executemany(_INSERT, records)
 
 
