@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 
 import typer
 
-from ._common import CONTEXT, examples, fail, new_app, write
+from ._common import CONTEXT, EXIT_FAILURE, examples, fail, new_app, write
 
 if TYPE_CHECKING:
     from ..server.store import Store
@@ -22,6 +22,8 @@ DbOpt = Annotated[Optional[Path], typer.Option(
     "--db", metavar="FILE", show_default=False,
     help="The server's database [default: $XDG_DATA_HOME/wandb-gql/server.db, ~/.local/share/...].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")]
+
+_BUSY = "the database is busy (another process is writing to it); try again in a moment"
 
 users_app = new_app("The local server's users (each has an entity of its name).")
 keys_app = new_app("API keys of the local server's users (never shown after creation).")
@@ -49,8 +51,12 @@ def _open(db: Path | None) -> "Store":
     _check_db(path)
     import sqlite3
 
+    from ..server.db import Busy
+
     try:
         return open_store(path)
+    except Busy:
+        fail(_BUSY, EXIT_FAILURE)
     except (OSError, sqlite3.Error) as e:
         fail(f"--db {path}: cannot use it as the server's database: {e}")
 
@@ -62,8 +68,13 @@ class _Writing:
         self.store = _open(db)
 
     def __enter__(self) -> "Store":
+        from ..server.db import Busy
+
         self._tx = self.store.writing()
-        self._tx.__enter__()
+        try:
+            self._tx.__enter__()
+        except Busy:
+            fail(_BUSY, EXIT_FAILURE)
         return self.store
 
     def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
