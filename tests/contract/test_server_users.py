@@ -8,6 +8,7 @@ operator makes them (the store, or `wbgql server users add` in another process).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -131,6 +132,19 @@ MUTATIONS = [
     ("addAliases", 'mutation($id: ID!) { addAliases(input: {artifactID: $id, aliases: [{alias: "pwned", '
      'artifactCollectionName: "resnet-checkpoints", entityName: "demo", projectName: "vision"}]}) { success } }',
      lambda w: {"id": w["artifact_id"]}),
+    ("createArtifactFiles", 'mutation($id: ID!) { createArtifactFiles(input: {storageLayout: V2, artifactFiles: '
+     '[{artifactID: $id, name: "x", md5: "XrY7u+Ae7tCTyyK7j1rNww=="}]}) { files { edges { node { uploadUrl } } } } }',
+     lambda w: {"id": w["artifact_id"]}),
+    ("commitArtifact", 'mutation($id: ID!) { commitArtifact(input: {artifactID: $id}) { artifact { id } } }',
+     lambda w: {"id": w["artifact_id"]}),
+    ("deleteAliases", 'mutation($id: ID!) { deleteAliases(input: {artifactID: $id, aliases: [{alias: "best", '
+     'artifactCollectionName: "resnet-checkpoints", entityName: "demo", projectName: "vision"}]}) { success } }',
+     lambda w: {"id": w["artifact_id"]}),
+    ("linkArtifact into the outsider's project", 'mutation($id: ID!) { linkArtifact(input: {artifactID: $id, '
+     'artifactPortfolioName: "loot", entityName: "carol", projectName: "scratch"}) { versionIndex } }',
+     lambda w: {"id": w["artifact_id"]}),
+    ("unlinkArtifact", 'mutation($id: ID!, $p: ID!) { unlinkArtifact(input: {artifactID: $id, artifactPortfolioID: $p}) '
+     '{ success } }', lambda w: {"id": w["artifact_id"], "p": base64.b64encode(b"ArtifactCollection:v1:1").decode()}),
     ("useArtifact from the outsider's run", 'mutation($id: ID!) { useArtifact(input: {artifactID: $id, '
      'entityName: "carol", projectName: "scratch", runName: "sc000000"}) { artifact { id } } }',
      lambda w: {"id": w["artifact_id"]}),
