@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -27,7 +28,7 @@ from .db import Busy, Deadline, is_busy, time_limit
 from .executor import DEADLINE, executor_options
 from . import tokens
 from .faults import Faults
-from .limits import LimitExceeded, Limits, Shape, check_cost, check_shape, measure
+from .limits import LimitExceeded, Limits, Shape, check_cost, check_shape, cost, measure
 from .bodies import ClientGone, read_body, refuse_unread
 from .file_stream import apply_file_stream, checked_file_stream
 from .jsonutil import loads_lenient
@@ -40,6 +41,9 @@ _EXECUTOR = executor_options()
 _T = TypeVar("_T")
 # Threads doing database work: reads run in parallel (SQLite WAL), writers take turns.
 DEFAULT_WORKERS = 8
+# Queries that may return more rows than this share a few of the workers (Server.large).
+LARGE_ROWS = 200
+_NO_LANE = contextlib.nullcontext()
 BUSY_RETRY_AFTER = "1"  # seconds; a writer holds the lock for milliseconds, rarely longer
 
 SERVER: web.AppKey["Server"] = web.AppKey("server", object)  # type: ignore[arg-type]
@@ -84,6 +88,9 @@ class Server:
         self.store = store
         # Database work runs here, off the event loop, so one slow request never holds the others.
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wbgql-db")
+        # Large pages are mostly Python work, which one interpreter runs one thread at a time:
+        # more of them at once only gives a quick query more threads to wait behind for the GIL.
+        self.large = asyncio.Semaphore(max(1, workers // 4))
         self._limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
@@ -240,10 +247,12 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
             return _refused(e)
     ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
                   server.url_ttl)
+    lane = server.large if shape is not None and cost(shape.plan, variables) > LARGE_ROWS else _NO_LANE
     with ClientGone(request) as gone:
         try:
-            return await server.run(_execute, server, prepared.doc, operation, variables, ctx,
-                                    Deadline(limits.time_limit, gone))
+            async with lane:
+                return await server.run(_execute, server, prepared.doc, operation, variables, ctx,
+                                        Deadline(limits.time_limit, gone))
         except LimitExceeded as e:
             log.warning("request stopped (over the %g s time limit, or its client left): %s", limits.time_limit,
                         (operation or payload["query"][:80]).replace("\n", " "))
