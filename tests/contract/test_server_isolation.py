@@ -281,3 +281,25 @@ def test_a_server_killed_mid_write_leaves_a_whole_database(tmp_path):
     with LocalServer(db) as again:
         names = set(_all_runs(Caller(again)))
         assert {"k0", "k1", "k2", "k3"} <= names
+
+
+def test_an_in_memory_server_is_one_database_for_every_thread_and_leaves_nothing(tmp_path):
+    """":memory:" would give each worker thread a database of its own: it is one private file,
+    seen by every thread (a write on one is read on another), removed when the server stops."""
+    server = LocalServer(":memory:").start()
+    api = Caller(server)
+    path = Path(server.server.store.path)
+    assert path.exists() and str(path) != ":memory:"
+    names = [f"m{i}" for i in range(20)]
+    threads = [threading.Thread(target=api.ok, args=(UPSERT, {"input": {"modelName": "p", "entityName": "local",
+                                                                         "name": n}})) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert set(_all_runs(api)) == set(names)
+    server.stop()
+    deadline = time.monotonic() + 10
+    while path.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.parent.exists()

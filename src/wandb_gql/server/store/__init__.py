@@ -4,7 +4,7 @@ users (users, entities, API keys), projects, runs, files, history (history, even
 lines), artifacts (types, collections, versions, aliases, usage) and blobs (artifact bytes by md5). Each module is plain functions over a connection; `Store` owns the connection, the
 secret cursors and file URLs are signed with, and the API-key cache, so callers (resolvers,
 HTTP handlers, the seed, the CLI) never know which module holds which statement. Store
-methods never open a transaction: callers wrap whole requests in `db.transaction()`.
+methods never open a transaction: callers wrap whole requests in `Store.writing()` or `reading()`.
 Every statement is parameterised; user strings never become SQL text.
 """
 
