@@ -47,6 +47,9 @@ class ConfigError(UsageError):
     pass
 
 
+_CARET_SPAN = 40  # characters shown either side of a filter error's position
+
+
 class FilterError(UsageError):
     def __init__(
         self,
@@ -64,7 +67,13 @@ class FilterError(UsageError):
         """The expression with a caret under the offending position (empty if unknown)."""
         if self.expression is None or self.position is None:
             return ""
-        return f"  {self.expression}\n  {' ' * self.position}^"
+        text, at = self.expression, self.position
+        if len(text) > 2 * _CARET_SPAN:  # a window around the position, not a screenful of input
+            start = max(0, min(at - _CARET_SPAN, len(text) - 2 * _CARET_SPAN))
+            end = start + 2 * _CARET_SPAN
+            left = "…" if start else ""
+            text, at = left + text[start:end] + ("…" if end < len(text) else ""), at - start + len(left)
+        return f"  {text}\n  {' ' * at}^"
 
 
 class TransportError(WandbGQLError):

@@ -235,8 +235,26 @@ def test_error_corpus(expr: str, message: str, position: int) -> None:
     assert "\n" not in err.message
     assert err.expression == expr
     assert err.position == position
-    assert err.caret() == f"  {expr}\n  {' ' * position}^"
+    if len(expr) <= 80:
+        assert err.caret() == f"  {expr}\n  {' ' * position}^"
+    else:  # a window of the expression, the caret still under the offending character
+        shown, caret = err.caret().split("\n")
+        assert len(shown) <= 2 + 82 and caret.endswith("^")
+        assert shown[len(caret) - 1] == expr[position]
     assert isinstance(err, UsageError) and err.exit_code == 2
+
+
+def test_caret_window_at_both_ends_of_a_long_expression() -> None:
+    expr = "state = finished and " * 10 + "bogus = 1"
+    with pytest.raises(FilterError) as info:
+        compile_where(expr, now=NOW)
+    shown, caret = info.value.caret().split("\n")
+    assert shown.startswith("  …") and not shown.endswith("…") and shown.endswith("bogus = 1")
+    assert shown[len(caret) - 1] == "b"
+    with pytest.raises(FilterError) as info:
+        compile_where("bogus = 1 and " + "state = finished and " * 10 + "state = x", now=NOW)
+    shown, caret = info.value.caret().split("\n")
+    assert shown.endswith("…") and not shown.startswith("  …") and caret == "  ^"
 
 
 def test_error_corpus_is_large_enough() -> None:
