@@ -351,6 +351,13 @@ async def import_runs(client: "Client", file: str | Path, dest: str, *, resume: 
         clashes_possible = True
     except NotFoundError:  # a new project: no id of the file can be taken in it
         clashes_possible = False
+        # Only the viewer's own entity and teams take new projects: say so once, not per run.
+        viewer = await client.viewer()
+        if entity not in {viewer.entity, *viewer.teams}:
+            raise UsageError(f"cannot import into {dest}: entity {entity!r} is not {viewer.username}'s "
+                             "and not one of their teams",
+                             hint=f"import into {', '.join(sorted(filter(None, {viewer.entity, *viewer.teams})))} "
+                                  "(ENTITY/PROJECT)")
     log = _Sidecar(sidecar)
     result = ImportResult(dest=dest, sidecar=str(sidecar))
 

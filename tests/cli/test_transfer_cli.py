@@ -355,6 +355,11 @@ def test_bad_input_exits_2_with_one_line_and_sends_nothing(wbgql, source, copy_m
     assert not list(tmp_path.glob("*.import-*")), "no sidecar for an import that never started"
     r = wbgql.remote(dest, "runs", "import", str(good), "e/p", "--resume")
     assert r.exit_code == 2 and "nothing to resume" in r.stderr, r
+    # an entity that is not the viewer's nor one of their teams: one error before any run is written
+    r = wbgql.remote(dest, "runs", "import", str(good), "stranger/p")
+    assert r.exit_code == 2 and "entity 'stranger' is not" in r.stderr and "hint: import into" in r.stderr, r
+    assert not list(tmp_path.glob("*.import-*")), "nothing started"
+    before = requests_seen(dest)
     # a sidecar of an unfinished import is in the way until --resume or removal
     sidecar = tmp_path / "good.jsonl.import-e_p.jsonl"
     sidecar.write_text(json.dumps({"event": "started", "old": "run001", "new": "run001"}) + "\n")
