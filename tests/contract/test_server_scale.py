@@ -243,6 +243,11 @@ def test_run_keys_follow_every_write_path(fresh_api):
     upsert(api, "w1", config=json.dumps({"lr": {"value": 0.2}}))  # config replaced
     upsert(api, "w1", summaryMetrics=json.dumps({"loss": 2, "new": True}))  # summary replaced
     assert_keys_consistent(api)
+    # only changed rows are rewritten: a key changing type, one unchanged, one gone, one new
+    upsert(api, "w1", summaryMetrics=json.dumps({"loss": 2.0, "new": "True", "more": {"a": None}}))
+    assert_keys_consistent(api)
+    assert listing(api, None, {"summary_metrics.new": True}) == []
+    assert listing(api, None, {"summary_metrics.more.a": {"$exists": True}, "summary_metrics.loss": 2}) == ["w1"]
     stream_summary(api, "w2", {"loss": 0.5, "acc": {"top1": 0.9}})  # file_stream summary
     assert_keys_consistent(api)
     api.ok('mutation M($ids: [String]) { modifyRuns(input: {ids: $ids, addTags: ["t"]}) { runs { name } } }',
@@ -324,6 +329,8 @@ def test_an_old_database_is_migrated_on_open(tmp_path):
         for trigger in [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]:
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("DROP TABLE run_keys")
+        # schema 3-4 named its update triggers so (they rewrote every row of a changed summary)
+        conn.execute("CREATE TRIGGER run_keys_summary AFTER UPDATE OF summary ON runs BEGIN SELECT 1; END")
         conn.execute("DROP TABLE run_key_paths")
         conn.execute("DROP INDEX runs_live")
         conn.execute("DROP TABLE project_run_counts")
@@ -343,6 +350,8 @@ def test_an_old_database_is_migrated_on_open(tmp_path):
         assert_keys_consistent(api)
         with sqlite3.connect(path) as conn:
             assert db.meta(conn, "schema") == db._SCHEMA
+            triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            assert "run_keys_summary" not in triggers and "run_keys_summary_changes" in triggers
             assert conn.execute("SELECT count(*) FROM sqlite_stat1 WHERE idx = 'runs_live'").fetchone()[0] == 1
 
 

@@ -287,10 +287,13 @@ _RANK = ("CASE t.type WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 
 _VALUE = "CASE WHEN t.type IN ('integer', 'real', 'text') THEN t.atom WHEN t.type = 'true' THEN 1 ELSE 0 END"
 
 
-def _index_keys(source: int, run: str, *, every_run: bool = False) -> list[str]:
+def _index_keys(source: int, run: str, *, every_run: bool = False, replacing: bool = False) -> list[str]:
     """Statements adding the indexed JSON nodes of `run`'s config (source 0) or summary (1) to
     run_key_paths and run_keys; `run` is a trigger's `new`, or every run (`r`) when rebuilding.
-    Text that is not JSON indexes nothing rather than failing the write."""
+    `replacing`: the run's rows of that source are there already, and only those whose value
+    changed are deleted and inserted again (a file_stream summary changes a few keys; every row
+    rewritten dirtied one index page per key). Text that is not JSON indexes nothing rather than
+    failing the write."""
     column = f"{run}.{'config' if source == 0 else 'summary'}"
     doc = f"CASE WHEN json_valid({column}) THEN {column} ELSE '{{}}' END"
     # CROSS JOIN keeps this order: each run's nodes, then their numbers by the UNIQUE index.
@@ -303,12 +306,16 @@ def _index_keys(source: int, run: str, *, every_run: bool = False) -> list[str]:
     else:
         tables += f"json_tree({doc}) t"
         where, path = "t.parent IS NOT NULL AND instr(t.fullkey, '[') = 0", "t.fullkey"
-    return [f"INSERT OR IGNORE INTO run_key_paths (project_id, source, path)"
-            f" SELECT DISTINCT {run}.project_id, {source}, {path} FROM {tables} WHERE {where}",
-            f"INSERT INTO run_keys (run_id, source, path_id, rank, value)"
-            f" SELECT {run}.id, {source}, p.id, {_RANK}, {_VALUE} FROM {tables}"
-            f" CROSS JOIN run_key_paths p ON p.project_id = {run}.project_id AND p.source = {source} AND p.path = {path}"
-            f" WHERE {where}"]
+    numbered = (f"FROM {tables} CROSS JOIN run_key_paths p ON p.project_id = {run}.project_id"
+                f" AND p.source = {source} AND p.path = {path} WHERE {where}")
+    statements = [f"INSERT OR IGNORE INTO run_key_paths (project_id, source, path)"
+                  f" SELECT DISTINCT {run}.project_id, {source}, {path} FROM {tables} WHERE {where}"]
+    if replacing:
+        statements.append(f"DELETE FROM run_keys WHERE run_id = {run}.id AND source = {source} AND"
+                          f" (path_id, rank, value) NOT IN (SELECT p.id, {_RANK}, {_VALUE} {numbered})")
+    statements.append(f"INSERT {'OR IGNORE ' if replacing else ''}INTO run_keys (run_id, source, path_id, rank, value)"
+                      f" SELECT {run}.id, {source}, p.id, {_RANK}, {_VALUE} {numbered}")
+    return statements
 
 
 def _run_keys_triggers() -> str:
@@ -318,10 +325,8 @@ def _run_keys_triggers() -> str:
     both = body(*_index_keys(0, "new"), *_index_keys(1, "new"))
     return "\n".join([
         f"CREATE TRIGGER IF NOT EXISTS run_keys_insert AFTER INSERT ON runs BEGIN\n{both}END;",
-        *(f"CREATE TRIGGER IF NOT EXISTS run_keys_{column} AFTER UPDATE OF {column} ON runs"
-          f" WHEN new.{column} IS NOT old.{column} BEGIN\n"
-          + body(f"DELETE FROM run_keys WHERE run_id = new.id AND source = {source}", *_index_keys(source, "new"))
-          + "END;"
+        *(f"CREATE TRIGGER IF NOT EXISTS run_keys_{column}_changes AFTER UPDATE OF {column} ON runs"
+          f" WHEN new.{column} IS NOT old.{column} BEGIN\n" + body(*_index_keys(source, "new", replacing=True)) + "END;"
           for source, column in ((0, "config"), (1, "summary"))),
         # Paths are numbered per project: a moved run is indexed afresh under its new project's.
         "CREATE TRIGGER IF NOT EXISTS run_keys_project AFTER UPDATE OF project_id ON runs"
@@ -356,7 +361,7 @@ _PLANNER_HINTS = (
     ("run_keys", "run_keys", "5000000 50 25 1"),
     ("run_key_paths", "sqlite_autoindex_run_key_paths_1", "5000 50 25 1"),
 )
-_SCHEMA = "4"
+_SCHEMA = "5"
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -377,6 +382,9 @@ def migrate(conn: sqlite3.Connection) -> None:
                     conn.execute(statement)
             set_meta(conn, "run_keys", keys_format)
         if meta(conn, "schema") != _SCHEMA:
+            # schema 3-4's triggers rewrote every row of a run's summary on each change
+            conn.execute("DROP TRIGGER IF EXISTS run_keys_config")
+            conn.execute("DROP TRIGGER IF EXISTS run_keys_summary")
             for column, table in (("history_line_count", "history"), ("events_line_count", "events"),
                                   ("log_line_count", "logs")):
                 # Repair: the lines actually stored (what W&B would count), never above 32 bits.
