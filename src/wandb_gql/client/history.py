@@ -48,14 +48,12 @@ def _project(row: dict[str, Any], keys: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows the server projected, with W&B's NaN/Infinity strings as floats; a row without any
-    string value is kept as it came."""
-    out = []
-    for row in rows:
-        if any(v.__class__ is str for v in row.values()):
-            row = {k: decode_value(v) for k, v in row.items()}
-        out.append(row)
-    return out
+    """Rows the server projected, with W&B's NaN/Infinity strings as floats. Most pages hold
+    none: one look at their JSON text (C speed) spares a Python pass over every value."""
+    text = orjson.dumps(rows)
+    if b'"NaN"' not in text and b'Infinity"' not in text:
+        return rows
+    return [{k: decode_value(v) for k, v in row.items()} for row in rows]
 
 
 class HistoryMixin(RunsMixin):
