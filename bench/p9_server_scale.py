@@ -11,7 +11,9 @@ its own), against `wbgql server` in its own process, raw GraphQL over one keep-a
 Wall time per request as the client sees it (an upper bound of the server's), and the server
 process's CPU seconds (from /proc; 10 ms ticks, so small requests are repeated and averaged).
 Ingest: runs/s of a bulk INSERT of the same runs, and of summary replacements (file_stream's
-write), with the run_keys triggers and with them dropped.
+write), with the run_keys triggers and with them dropped; and through a server (LocalServer in
+this process, one request each): upsertBucket creating a run with config + summary, and
+file_stream summary posts changing 5 of the 43 keys, or all of them.
 
 Targets: ordered listing <= 3x the default one and per-page time flat with depth; each selective
 filter <= 30 ms; runCount <= 10 ms.
@@ -37,7 +39,8 @@ from urllib.parse import urlsplit
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DB, ENTITY, PROJECT, make_data, server_cpu, server_process  # noqa: E402
+from _common import (DEFAULT_DB, ENTITY, PROJECT, _config, _summary, make_data, server_cpu,  # noqa: E402
+                     server_process)
 
 PAGE = """query P($e: String!, $p: String!, $o: String, $a: String, $f: JSONString, $n: Int) {
   project(name: $p, entityName: $e) { runs(order: $o, after: $a, filters: $f, first: $n) {
@@ -141,6 +144,58 @@ def ingest(source: Path, n: int) -> dict[str, float]:
     return out
 
 
+def server_ingest(n: int) -> dict[str, float]:
+    """ms per request through a server, with the run_keys triggers and with them dropped."""
+    import random
+    from datetime import datetime, timezone
+
+    from wandb_gql.server.local import LocalServer
+
+    upsert = "mutation U($input: UpsertBucketInput!) { upsertBucket(input: $input) { bucket { id } } }"
+    rng = random.Random(9)
+    out: dict[str, float] = {}
+    for label in ("with run_keys", "without run_keys"):
+        with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp) / "ingest.db") as server:
+            if label == "without run_keys":
+                with sqlite3.connect(Path(tmp) / "ingest.db") as conn:
+                    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                        conn.execute(f"DROP TRIGGER {name}")
+            parts = urlsplit(server.base_url)
+            client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+            headers = {"Content-Type": "application/json",
+                       "Authorization": "Basic " + base64.b64encode(f"api:{server.api_key}".encode()).decode()}
+
+            def post(path: str, body: Any) -> None:
+                client.request("POST", path, orjson.dumps(body), headers)
+                reply = client.getresponse()
+                reply.read()
+                assert reply.status == 200, reply.status
+
+            def stream(i: int, summary: dict) -> None:
+                post(f"/files/local/p/r{i}/file_stream",
+                     {"files": {"wandb-summary.json": {"offset": 0, "content": [json.dumps(summary)]}}})
+
+            now = datetime.now(timezone.utc)
+            summaries = {i: _summary(rng, i, now) for i in range(n)}
+            started = time.perf_counter()
+            for i in range(n):
+                post("/graphql", {"query": upsert, "variables": {"input": {
+                    "modelName": "p", "entityName": "local", "name": f"r{i}", "config": json.dumps(_config(rng, i)),
+                    "summaryMetrics": json.dumps(summaries[i])}}})
+            out[f"upsertBucket new run ms, {label}"] = (time.perf_counter() - started) / n * 1000
+            started = time.perf_counter()
+            for i in range(n):
+                summaries[i].update(loss=rng.random(), epoch=i, _step=i * 7, _runtime=i * 3.5, _timestamp=time.time())
+                stream(i, summaries[i])
+            out[f"file_stream summary, 5 keys changed ms, {label}"] = (time.perf_counter() - started) / n * 1000
+            started = time.perf_counter()
+            for i in range(n):
+                stream(i, _summary(rng, i, now))
+            out[f"file_stream summary, all keys changed ms, {label}"] = (time.perf_counter() - started) / n * 1000
+            client.close()
+    return out
+
+
 def bench(runs: int, repeat: int, ingest_runs: int) -> dict[str, Any]:
     data = DEFAULT_DB.with_name(f"p9-{runs // 1000}k.db")
     started = time.perf_counter()
@@ -172,6 +227,7 @@ def bench(runs: int, repeat: int, ingest_runs: int) -> dict[str, Any]:
         figures["name $in 100"] = timed(base_url, lambda: gql(PAGE, f=names_filter, n=100), repeat)
         gql.conn.close()
     figures["ingest"] = ingest(data, ingest_runs)
+    figures["ingest"].update(server_ingest(300))
     return figures
 
 
@@ -192,7 +248,7 @@ def report(figures: dict[str, Any]) -> list[str]:
         goal = f" (target <= {target} ms)" if target else ""
         lines.append(f"  {label:<33} {f['wall_ms']:7.1f} ms wall, server CPU {f['server_cpu_ms']:.1f} ms{goal}")
     for label, value in figures["ingest"].items():
-        lines.append(f"  ingest: {label:<35} {value:10,.0f}")
+        lines.append(f"  ingest: {label:<50} {value:10,.1f}")
     return lines
 
 
