@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import mimetypes
 import sqlite3
 from typing import Any
 
 from .. import tokens
-from ..store import BadInput, page_size, storage_id
+from ..store import BadInput, files as file_store, page_size, storage_id
 from . import _connection
 from ._context import Context, ctx
 
@@ -18,13 +19,26 @@ def file_url(context: Context, row: sqlite3.Row, run: sqlite3.Row) -> str:
     return f"{context.base_url}/storage/{token}"
 
 
+# Python's own table only (not /etc/mime.types): the same answer on every machine.
+_TYPES = mimetypes.MimeTypes()
+# Names every run has that the table lacks.
+_EXTRA = {".yaml": "application/x-yaml", ".yml": "application/x-yaml", ".log": "text/plain",
+          ".jsonl": "application/jsonl"}
+
+
+def mimetype(name: str) -> str:
+    """A file's type from its name, as W&B's storage labels it; unknown kinds are plain bytes."""
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    return _EXTRA.get(suffix) or _TYPES.guess_type(name)[0] or "application/octet-stream"
+
+
 def file_node(context: Context, row: sqlite3.Row, run: sqlite3.Row) -> dict[str, Any]:
     # Upload and download URLs carry their own token: the SDK sends them no credentials.
     url = file_url(context, row, run)
     return {
         "id": storage_id("File", str(row["id"])), "name": row["name"], "displayName": row["name"],
         "url": url, "directUrl": url, "uploadUrl": url, "uploadHeaders": [], "sizeBytes": row["size"],
-        "md5": row["md5"], "mimetype": row["mimetype"], "updatedAt": row["updated_at"],
+        "md5": row["md5"], "mimetype": row["mimetype"] or mimetype(row["name"]), "updatedAt": row["updated_at"],
         "storagePath": row["name"],
     }
 
@@ -38,4 +52,7 @@ def run_files(run: sqlite3.Row, info: Any, names: list[str] | None = None, after
                                      _connection.from_opaque("File", after))
     return _connection.connection(rows, more=more, after=after, node=lambda row: file_node(context, row, run),
                                   cursor=lambda row: _connection.opaque("File", row["id"]),
-                                  totalCount=len(rows), uploadHeaders=[])
+                                  uploadHeaders=[],
+                                  # Every file the filter matches, not the page (counted only if asked).
+                                  totalCount=lambda _info: file_store.count_matching(
+                                      context.store.conn, run["id"], names, pattern))

@@ -17,9 +17,15 @@ def viewer(_root: Any, info: Any, entityName: str | None = None) -> dict[str, An
     return user_node(context.store, context.viewer.username)
 
 
+# The wandb releases this server is tested with (pyproject's test extra pins it): `wandb verify`
+# fails an older SDK and warns about a newer one, which is what a rehearsal needs to know.
+SDK_TESTED = "0.31.0"
+CLI_VERSION_INFO = {"min_cli_version": SDK_TESTED, "max_cli_version": SDK_TESTED}
+
+
 def server_info(_root: Any, _info: Any) -> dict[str, Any]:
     # An empty feature list keeps the SDK's optional paths (gzip, structured logs) off.
-    return {"cliVersionInfo": {}, "features": [], "latestLocalVersionInfo": None}
+    return {"cliVersionInfo": dict(CLI_VERSION_INFO), "features": [], "latestLocalVersionInfo": None}
 
 
 def entity(_root: Any, info: Any, name: str | None = None, login: bool | None = None) -> dict[str, Any] | None:

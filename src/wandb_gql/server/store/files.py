@@ -14,18 +14,29 @@ def count(conn: sqlite3.Connection, run_id: int) -> int:
     return int(conn.execute("SELECT count(*) FROM files WHERE run_id = ?", (run_id,)).fetchone()[0])
 
 
-def page(conn: sqlite3.Connection, run_id: int, names: list[str] | None, pattern: str | None, first: int,
-         after_id: int) -> tuple[list[sqlite3.Row], bool]:
-    """A run's files after `after_id` in id order, by exact names or a LIKE pattern; more follow?"""
-    sql = "SELECT * FROM files WHERE run_id = ? AND id > ?"
-    params: list[Any] = [run_id, after_id]
+def _matching(names: list[str] | None, pattern: str | None) -> tuple[str, list[Any]]:
+    sql, params = "", []
     if names:
         sql += f" AND name IN ({','.join('?' * len(names))})"
         params += names
     if pattern:
         sql += " AND name LIKE ?"
         params.append(pattern)
-    rows = conn.execute(sql + " ORDER BY id LIMIT ?", (*params, first + 1)).fetchall()
+    return sql, params
+
+
+def count_matching(conn: sqlite3.Connection, run_id: int, names: list[str] | None, pattern: str | None) -> int:
+    """How many of a run's files the names or pattern select (all of them without either)."""
+    sql, params = _matching(names, pattern)
+    return int(conn.execute("SELECT count(*) FROM files WHERE run_id = ?" + sql, (run_id, *params)).fetchone()[0])
+
+
+def page(conn: sqlite3.Connection, run_id: int, names: list[str] | None, pattern: str | None, first: int,
+         after_id: int) -> tuple[list[sqlite3.Row], bool]:
+    """A run's files after `after_id` in id order, by exact names or a LIKE pattern; more follow?"""
+    sql, params = _matching(names, pattern)
+    rows = conn.execute("SELECT * FROM files WHERE run_id = ? AND id > ?" + sql + " ORDER BY id LIMIT ?",
+                        (run_id, after_id, *params, first + 1)).fetchall()
     return rows[:first], len(rows) > first
 
 

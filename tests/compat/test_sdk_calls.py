@@ -1,0 +1,71 @@
+"""The rest of what the real `wandb` SDK (0.31.0) asks of the local server (issue 12): files,
+projects, users, teams, reports, alerts, `wandb verify`. Each call goes through the SDK itself;
+what it wrote is checked through the server's own GraphQL (`api.ok`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.compat
+
+FILES_QUERY = """
+query CompatFiles($entity: String, $project: String, $name: String!, $first: Int) {
+  project(entityName: $entity, name: $project) {
+    run(name: $name) {
+      fileCount
+      files(first: $first) { totalCount edges { node { name mimetype } } }
+      csv: files(first: 1, pattern: "%.csv") { totalCount }
+    }
+  }
+}
+"""
+
+
+def _server_files(api, entity: str, project: str, run_id: str, first: int = 1000) -> dict[str, Any]:
+    variables = {"entity": entity, "project": project, "name": run_id, "first": first}
+    run = api.ok(FILES_QUERY, variables)["project"]["run"]
+    return {"count": run["fileCount"], "total": run["files"]["totalCount"], "csv": run["csv"]["totalCount"],
+            "types": {e["node"]["name"]: e["node"]["mimetype"] for e in run["files"]["edges"]}}
+
+
+def _finished_run(wb, entity: str, project: str, tmp_path, extra_files: int = 0) -> str:
+    run = wb.init(entity=entity, project=project, config={"lr": 0.1})
+    run.log({"loss": 1.0})
+    for index in range(extra_files):
+        path = tmp_path / f"extra-{index}.csv"
+        path.write_text("a,b\n1,2\n")
+        run.save(str(path), base_path=str(tmp_path), policy="now")
+    run_id = run.id
+    run.finish()
+    return run_id
+
+
+def test_files_total_count_is_every_file_not_the_page(wb, api, viewer_entity, project_name, tmp_path):
+    run_id = _finished_run(wb, viewer_entity, project_name, tmp_path, extra_files=3)
+    stored = _server_files(api, viewer_entity, project_name, run_id, first=2)
+    assert stored["total"] == stored["count"] >= 7  # the SDK's own files (config.yaml, ...) + 3 saved
+    assert stored["csv"] == 3  # a pattern counts what it matches, not the page of 1
+    names = [f.name for f in wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}").files(per_page=2)]
+    assert len(names) == stored["count"]
+    assert {"extra-0.csv", "extra-1.csv", "extra-2.csv", "config.yaml", "wandb-metadata.json"} <= set(names)
+
+
+def test_file_mimetype_comes_from_the_name(wb, api, viewer_entity, project_name, tmp_path):
+    run_id = _finished_run(wb, viewer_entity, project_name, tmp_path, extra_files=1)
+    sdk_types = {f.name: f.mimetype for f in wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}").files()}
+    assert sdk_types == _server_files(api, viewer_entity, project_name, run_id)["types"]
+    assert sdk_types["extra-0.csv"] == "text/csv"
+    assert sdk_types["wandb-metadata.json"] == "application/json"
+    assert sdk_types["requirements.txt"] == "text/plain"
+    assert sdk_types["config.yaml"] == "application/x-yaml"
+    assert all(sdk_types.values())  # never null; an unknown kind is application/octet-stream
+
+
+def test_server_info_cli_version_info_has_min_and_max(wb):
+    info = wb.Api()._service_api.execute_graphql("query ServerInfo { serverInfo { cliVersionInfo } }")
+    versions = info["serverInfo"]["cliVersionInfo"]
+    assert versions["min_cli_version"] <= wb.__version__ <= versions["max_cli_version"]
