@@ -248,6 +248,35 @@ CREATE TABLE IF NOT EXISTS artifact_outputs (
   PRIMARY KEY (artifact_id, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS artifact_outputs_run ON artifact_outputs (run_id);
+-- Sweeps (store/sweeps.py): runs belong to one by runs.sweep_name; `issued` counts the parameter
+-- sets handed to agents (grid position, random seed), so the next set survives a restart.
+CREATE TABLE IF NOT EXISTS sweeps (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  display_name TEXT,
+  description TEXT,
+  config TEXT NOT NULL,  -- YAML as the SDK sent it (W&B answers it back as text)
+  method TEXT NOT NULL,
+  state TEXT NOT NULL,
+  issued INTEGER NOT NULL DEFAULT 0,
+  user_id INTEGER REFERENCES users(id),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  heartbeat_at TEXT,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS sweep_agents (
+  id INTEGER PRIMARY KEY,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  host TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'RUNNING',
+  runs INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  heartbeat_at TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_sweep ON runs (project_id, sweep_name) WHERE sweep_name IS NOT NULL;
 -- Portfolios (run.link_artifact): a collection of kind PORTFOLIO numbers the versions linked into
 -- it on its own (v0, v1 ...) and holds its own aliases; the versions stay in their sequences.
 CREATE TABLE IF NOT EXISTS artifact_links (

@@ -22,6 +22,7 @@ import orjson
 from .._time import format_time
 from .db import transaction
 from .store import Store
+from .store import sweeps as store_sweeps
 
 PROJECTS = {"vision": 1200, "nlp": 600, "rl": 200}
 USERS = ("alice", "bob", "carol")
@@ -106,6 +107,7 @@ def demo(store: Store, *, now: datetime | None = None) -> int:
             ids = store.insert_runs(project_id, (run for run, _rows in made))
             store.insert_history((ids[run["name"]], rows) for run, rows in made)
             _artifacts(store, project_id, project, [(ids[run["name"]], run) for run, _rows in made])
+            _sweeps(store, project_id)
             added += count
         _outsider(store, now)
     return added
@@ -120,6 +122,23 @@ def _outsider(store: Store, now: datetime) -> None:
         run["username"] = "carol"
     ids = store.insert_runs(project_id, (run for run, _rows in made))
     store.insert_history((ids[run["name"]], rows) for run, rows in made)
+
+
+# The demo runs' sweeps: random searches over what their configs vary, judged by val/acc.
+DEMO_SWEEP = {"method": "random", "metric": {"name": "val/acc", "goal": "maximize"},
+              "parameters": {"lr": {"values": [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003]},
+                             "batch_size": {"values": [16, 32, 64, 128, 256]},
+                             "epochs": {"distribution": "int_uniform", "min": 5, "max": 50}}}
+
+
+def _sweeps(store: Store, project_id: int) -> None:
+    """A Sweep row for each sweep the runs name: running while one of its runs is, else finished."""
+    for found in store_sweeps.named_without_row(store.conn, project_id):
+        row = store_sweeps.create(store.conn, project_id, orjson.dumps(DEMO_SWEEP).decode(), "random",
+                                  state="RUNNING" if found["running"] else "FINISHED", name=found["name"],
+                                  created_at=found["created_at"], user_id=store.default_user.id)
+        store_sweeps.update(store.conn, row, issued=store_sweeps.run_count(store.conn, row),
+                            heartbeat_at=found["updated_at"])
 
 
 # project -> (type, collection, producing run indices, aliases by version, how consumers are chosen)

@@ -12,6 +12,7 @@ from ._context import Context, ctx
 from .artifact_mutation import ARTIFACT_MUTATIONS
 from .file import file_node
 from .run import run_id
+from .sweep import SWEEP_MUTATIONS
 
 
 def _run_by_id(context: Context, storage_id: str) -> sqlite3.Row:
@@ -146,4 +147,5 @@ MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "createRunFiles": create_run_files,
     "markRunFilesUploaded": mark_run_files_uploaded,
     **ARTIFACT_MUTATIONS,
+    **SWEEP_MUTATIONS,
 }

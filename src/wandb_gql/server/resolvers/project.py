@@ -10,6 +10,7 @@ from ..store import BadInput, page_size, storage_id
 from ..store.runs import position
 from . import _connection
 from ._context import ctx
+from .sweep import SWEEP_PROJECT_FIELDS
 from .user import entity_node, user_node
 
 
@@ -86,6 +87,7 @@ PROJECT_FIELDS: dict[str, Callable[..., Any]] = {
     "runs": _runs,
     "deletedRuns": _deleted_runs,
     "runCount": lambda p, i, filters=None: ctx(i).store.count_runs(p["id"], filters),
+    **SWEEP_PROJECT_FIELDS,
 }
 
 RUN_CONNECTION_FIELDS: dict[str, Callable[..., Any]] = {

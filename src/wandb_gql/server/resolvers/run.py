@@ -21,6 +21,7 @@ from ..store import BadInput, storage_id
 from ._context import ctx
 from .artifact_collection import RUN_ARTIFACT_FIELDS
 from .file import run_files
+from .sweep import SWEEP_RUN_FIELDS
 
 Resolver = Callable[..., Any]
 
@@ -116,6 +117,7 @@ COMPUTED: dict[str, Resolver] = {
     "stopped": lambda _r, _i: False,
     "shouldStop": lambda _r, _i: False,
     **RUN_ARTIFACT_FIELDS,
+    **SWEEP_RUN_FIELDS,
 }
 
 # GraphQL field -> column of every declared plain field (displayName is declared with a column
