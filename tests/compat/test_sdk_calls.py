@@ -69,3 +69,66 @@ def test_server_info_cli_version_info_has_min_and_max(wb):
     info = wb.Api()._service_api.execute_graphql("query ServerInfo { serverInfo { cliVersionInfo } }")
     versions = info["serverInfo"]["cliVersionInfo"]
     assert versions["min_cli_version"] <= wb.__version__ <= versions["max_cli_version"]
+
+
+def test_file_delete_removes_the_file_and_its_bytes(wb, api, viewer_entity, project_name, tmp_path):
+    run_id = _finished_run(wb, viewer_entity, project_name, tmp_path, extra_files=2)
+    public = wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}")
+    doomed = public.file("extra-0.csv")
+    url = doomed.url
+    before = _server_files(api, viewer_entity, project_name, run_id)
+    doomed.delete()
+    after = _server_files(api, viewer_entity, project_name, run_id)
+    assert "extra-0.csv" not in after["types"] and "extra-1.csv" in after["types"]
+    assert after["count"] == after["total"] == before["count"] - 1
+    fresh = wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}")
+    assert "extra-0.csv" not in [f.name for f in fresh.files()]
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as gone:  # the URL handed out before stops working
+        urllib.request.urlopen(url, timeout=10)
+    assert gone.value.code in (403, 404)
+    with pytest.raises(Exception, match="not found"):  # deleting it twice names the problem
+        doomed.delete()
+
+
+def test_create_project_makes_it_in_the_viewers_entity(wb, api, viewer_entity, project_name):
+    sdk = wb.Api()
+    sdk.create_project(project_name, viewer_entity)
+    listed = [p.name for p in sdk.projects(viewer_entity)]
+    assert project_name in listed
+    assert sdk.project(project_name, viewer_entity).name == project_name
+    stored = api.ok('query($e: String, $p: String) { project(entityName: $e, name: $p) { name runCount } }',
+                    {"e": viewer_entity, "p": project_name})["project"]
+    assert stored == {"name": project_name, "runCount": 0}
+    sdk.create_project(project_name, viewer_entity)  # again: still one project, no error
+    assert [p.name for p in wb.Api().projects(viewer_entity)].count(project_name) == 1
+
+
+def test_create_project_in_another_entity_or_with_a_bad_name_fails(wb, viewer_entity, project_name):
+    sdk = wb.Api()
+    with pytest.raises(Exception, match="entity 'carol' not found"):  # carol's entity: not the admin's
+        sdk.create_project(project_name, "carol")
+    with pytest.raises(Exception, match="cannot contain"):
+        sdk.create_project("a/b", viewer_entity)
+    assert project_name not in [p.name for p in sdk.projects(viewer_entity)]
+
+
+RUN_ALERTS = """
+query($e: String, $p: String!, $r: String!) {
+  runAlerts(entityName: $e, projectName: $p, runName: $r) { title text severity createdAt }
+}
+"""
+
+
+def test_run_alert_is_stored_with_the_run(wb, api, viewer_entity, project_name):
+    run = wb.init(entity=viewer_entity, project=project_name)
+    run.alert(title="loss spiked", text="loss 9.1 at step 3", level=wb.AlertLevel.WARN)
+    run.alert(title="done soon", text="90% through")  # INFO by default
+    run_id = run.id
+    run.finish()
+    stored = api.ok(RUN_ALERTS, {"e": viewer_entity, "p": project_name, "r": run_id})["runAlerts"]
+    assert [(a["title"], a["text"], a["severity"]) for a in stored] == [
+        ("loss spiked", "loss 9.1 at step 3", "WARN"), ("done soon", "90% through", "INFO")]
+    assert all(a["createdAt"] for a in stored)

@@ -302,6 +302,16 @@ CREATE TABLE IF NOT EXISTS artifact_upload_parts (
   data BLOB NOT NULL,
   PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+-- run.alert(): what a run's script reported (notifyScriptableRunAlert), oldest first.
+CREATE TABLE IF NOT EXISTS run_alerts (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  text TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_alerts_run ON run_alerts (run_id, title);
 CREATE TABLE IF NOT EXISTS blobs (
   md5 TEXT PRIMARY KEY,
   size INTEGER NOT NULL,

@@ -12,6 +12,7 @@ from ._context import Context, ctx
 from .artifact_mutation import ARTIFACT_MUTATIONS
 from .file import file_node
 from .run import run_id
+from .sdk_mutations import SDK_MUTATIONS
 from .sweep import SWEEP_MUTATIONS
 
 
@@ -146,6 +147,7 @@ MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "moveRuns": move_runs,
     "createRunFiles": create_run_files,
     "markRunFilesUploaded": mark_run_files_uploaded,
+    **SDK_MUTATIONS,
     **ARTIFACT_MUTATIONS,
     **SWEEP_MUTATIONS,
 }

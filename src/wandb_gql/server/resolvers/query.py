@@ -9,6 +9,7 @@ from ..store import BadInput
 from ._context import ctx
 from .artifact import artifact_row_id
 from .project import projects
+from .sdk_mutations import run_alerts
 from .user import entity_node, user_node
 
 
@@ -55,4 +56,5 @@ QUERY_FIELDS: dict[str, Callable[..., Any]] = {
     "models": models,
     "entity": entity,
     "artifact": lambda _r, i, id: ctx(i).artifact(artifact_row_id(id)),
+    "runAlerts": run_alerts,
 }

@@ -91,3 +91,15 @@ def run_bytes(conn: sqlite3.Connection, run_id: int) -> int:
 def project_bytes(conn: sqlite3.Connection, project_id: int) -> int:
     return int(conn.execute("SELECT coalesce(sum(f.size), 0) FROM files f JOIN runs r ON r.id = f.run_id"
                             " WHERE r.project_id = ?", (project_id,)).fetchone()[0])
+
+
+def delete(conn: sqlite3.Connection, file_ids: list[int]) -> None:
+    """File.delete(): the row and its bytes go; URLs handed out for it stop working."""
+    conn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
+
+
+def live_project(conn: sqlite3.Connection, file_id: int) -> int | None:
+    """The project of a file whose run is not deleted; None otherwise."""
+    row = conn.execute("SELECT r.project_id FROM files f JOIN runs r ON r.id = f.run_id"
+                       " WHERE f.id = ? AND r.deleted_at IS NULL", (file_id,)).fetchone()
+    return None if row is None else int(row[0])
