@@ -132,3 +132,25 @@ def test_run_alert_is_stored_with_the_run(wb, api, viewer_entity, project_name):
     assert [(a["title"], a["text"], a["severity"]) for a in stored] == [
         ("loss spiked", "loss 9.1 at step 3", "WARN"), ("done soon", "90% through", "INFO")]
     assert all(a["createdAt"] for a in stored)
+
+
+def test_api_users_and_user_find_users_by_name_or_email(wb):
+    sdk = wb.Api()  # the fixture's key is the admin's: it finds every user
+    assert [u.username for u in sdk.users("CAR")] == ["carol"]  # any case, in the username
+    assert {"local", "alice", "bob", "carol"} <= {u.username for u in sdk.users("@localhost")}  # the email
+    alice = sdk.user("alice@localhost")
+    assert (alice.username, alice.email) == ("alice", "alice@localhost")
+    assert "demo" in alice.teams
+    assert sdk.user("nobody-by-that-name") is None
+    assert sdk.users("nobody-by-that-name") == []
+
+
+def test_api_team_lists_the_teams_members(wb):
+    team = wb.Api().team("demo")
+    assert team.name == "demo" and team.is_team is True
+    assert sorted(m.username for m in team.members) == ["alice", "bob", "local"]
+    assert all(m.api_key is None for m in team.members)  # never a key
+
+
+def test_api_reports_is_empty(wb):
+    assert list(wb.Api().reports("demo/vision")) == []

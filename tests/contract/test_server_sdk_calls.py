@@ -36,7 +36,8 @@ def world(tmp_path_factory):
         admin = Caller(s)
         ids = admin.ok('mutation { createRunFiles(input: {entityName: "demo", projectName: "rl", runName: "rl000001",'
                        ' files: ["a.txt", "b.txt"]}) { files { id name } } }')["createRunFiles"]["files"]
-        yield {"admin": admin, "carol": _as(s, "carol"), "files": {f["name"]: f["id"] for f in ids}}
+        yield {"admin": admin, "carol": _as(s, "carol"), "alice": _as(s, "alice"),
+               "files": {f["name"]: f["id"] for f in ids}}
 
 
 def _message(reply) -> str:
@@ -80,3 +81,33 @@ def test_upsert_model_creates_once_in_a_team_and_sets_the_description(world):
     for bad, words in (({"name": ""}, "needs a project name"), ({"name": "a:b"}, "cannot contain :"),
                        ({"name": "x" * 129}, "at most 128"), ({"name": "n", "entityName": "nobody"}, "not found")):
         assert words in _message(admin.gql(CREATE, {"i": bad}))
+
+
+USERS = 'query($q: String) { users(query: $q) { edges { node { username teams { edges { node { name } } } } } } }'
+MEMBERS = 'query($n: String) { entity(name: $n) { isTeam storageBytes members { username apiKey } } }'
+
+
+def _users(caller: Caller, query: str = "") -> dict[str, list[str]]:
+    edges = caller.ok(USERS, {"q": query})["users"]["edges"]
+    return {e["node"]["username"]: [t["node"]["name"] for t in e["node"]["teams"]["edges"]] for e in edges}
+
+
+def test_users_the_admin_sees_all_others_only_whom_they_share_an_entity_with(world):
+    assert {"local", "alice", "bob", "carol"} <= set(_users(world["admin"]))
+    assert _users(world["carol"]) == {"carol": ["carol"]}
+    seen = _users(world["alice"])
+    assert set(seen) == {"local", "alice", "bob"}  # the demo team; carol shares nothing with alice
+    assert seen["bob"] == ["demo"]  # bob's own entity is not alice's to see
+    assert world["alice"].ok('{ user(userName: "carol") { username } }')["user"] is None
+    assert world["admin"].ok('{ user(userName: "carol") { username } }')["user"] == {"username": "carol"}
+    assert "user needs id or userName" in _message(world["admin"].gql("{ user { username } }"))
+
+
+def test_team_members_and_storage_bytes_only_for_members(world):
+    team = world["alice"].ok(MEMBERS, {"n": "demo"})["entity"]
+    assert team["isTeam"] is True and team["storageBytes"] > 0  # the demo artifacts
+    assert sorted(m["username"] for m in team["members"]) == ["alice", "bob", "local"]
+    assert all(m["apiKey"] is None for m in team["members"])
+    assert world["carol"].ok(MEMBERS, {"n": "demo"})["entity"] is None
+    own = world["carol"].ok(MEMBERS, {"n": "carol"})["entity"]
+    assert own["isTeam"] is False and [m["username"] for m in own["members"]] == ["carol"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable
 
-from ..store import BadInput
+from ..store import BadInput, page_size, users as user_store
+from ..store._common import decode_storage_id
+from . import _connection
 from ._context import ctx
 from .artifact import artifact_row_id
 from .project import projects
 from .sdk_mutations import run_alerts
-from .user import entity_node, user_node
+from .user import entity_node, user_from_row, user_node
 
 
 def viewer(_root: Any, info: Any, entityName: str | None = None) -> dict[str, Any] | None:
@@ -35,6 +37,30 @@ def entity(_root: Any, info: Any, name: str | None = None, login: bool | None = 
     return entity_node(context.store, name) if name in context.entities else None
 
 
+def users(_root: Any, info: Any, query: str | None = None, usernames: list[str] | None = None,
+          after: str | None = None, first: int | None = None) -> dict[str, Any]:
+    """api.users / api.user: the admin finds every user; anyone else finds the users they share
+    an entity with (themselves and their teammates), as others' names are not theirs to list."""
+    context = ctx(info)
+    among = None if context.viewer.admin else context.entities
+    rows, more = user_store.search(context.store.conn, query, usernames, among, page_size(first),
+                                   _connection.from_opaque("User", after))
+    cursors = [_connection.opaque("User", row["id"]) for row in rows]
+    return {"edges": [{"cursor": c, "node": user_from_row(context.store, row, among)} for c, row in zip(cursors, rows)],
+            "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
+                         "startCursor": cursors[0] if cursors else None,
+                         "endCursor": cursors[-1] if cursors else None}}
+
+
+def user(_root: Any, info: Any, id: str | None = None, userName: str | None = None) -> dict[str, Any] | None:
+    if id is not None:
+        userName = ":".join(decode_storage_id(id, "User"))
+    if not userName:
+        raise BadInput("user needs id or userName")
+    found = users(_root, info, usernames=[userName], first=1)["edges"]
+    return found[0]["node"] if found else None
+
+
 def project(_root: Any, info: Any, name: str | None = None, entityName: str | None = None) -> sqlite3.Row | None:
     context = ctx(info)
     if not name:
@@ -57,4 +83,6 @@ QUERY_FIELDS: dict[str, Callable[..., Any]] = {
     "entity": entity,
     "artifact": lambda _r, i, id: ctx(i).artifact(artifact_row_id(id)),
     "runAlerts": run_alerts,
+    "users": users,
+    "user": user,
 }

@@ -182,3 +182,41 @@ def key_owner(conn: sqlite3.Connection, key: str) -> int | None:
 def _inserted(cursor: sqlite3.Cursor) -> int:
     assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
+
+
+def members(conn: sqlite3.Connection, entity: str) -> list[sqlite3.Row]:
+    """The users of an entity: a team's members, or the user an entity is named after."""
+    return conn.execute(
+        "SELECT u.*, o.name AS entity FROM entities e JOIN team_members m ON m.entity_id = e.id"
+        " JOIN users u ON u.id = m.user_id JOIN entities o ON o.id = u.entity_id WHERE e.name = ?"
+        " UNION SELECT u.*, e.name AS entity FROM entities e JOIN users u ON u.entity_id = e.id WHERE e.name = ?"
+        " ORDER BY id", (entity, entity)).fetchall()
+
+
+def search(conn: sqlite3.Connection, text: str | None, usernames: list[str] | None, among: frozenset[str] | None,
+           first: int, after_id: int) -> tuple[list[sqlite3.Row], bool]:
+    """Users whose username, name or email contains `text` (any case), or named in `usernames`;
+    only those belonging to one of the entities `among` (if given); id order after `after_id`."""
+    sql = "SELECT u.*, e.name AS entity FROM users u JOIN entities e ON e.id = u.entity_id WHERE u.id > ?"
+    params: list[object] = [after_id]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        sql += (" AND (u.username LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\'"
+                " OR coalesce(u.email, '') LIKE ? ESCAPE '\\')")
+        params += [pattern] * 3
+    if usernames is not None:
+        sql += f" AND u.username IN ({', '.join('?' * len(usernames))})" if usernames else " AND 0"
+        params += usernames
+    if among is not None:
+        names = sorted(among)
+        marks = ", ".join("?" * len(names)) or "NULL"
+        sql += (f" AND (e.name IN ({marks}) OR u.id IN (SELECT m.user_id FROM team_members m"
+                f" JOIN entities t ON t.id = m.entity_id WHERE t.name IN ({marks})))")
+        params += names * 2
+    rows = conn.execute(sql + " ORDER BY u.id LIMIT ?", (*params, first + 1)).fetchall()
+    return rows[:first], len(rows) > first
+
+
+def entity_project_ids(conn: sqlite3.Connection, entity: str) -> list[int]:
+    return [int(r[0]) for r in conn.execute(
+        "SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ?", (entity,))]
