@@ -154,3 +154,31 @@ def test_api_team_lists_the_teams_members(wb):
 
 def test_api_reports_is_empty(wb):
     assert list(wb.Api().reports("demo/vision")) == []
+
+
+# `wandb verify`'s checks that need neither the internet nor TLS, and what each prints here.
+VERIFY_PASSES = ("Checking if logged in", "Checking signed URL upload", "Checking wandb package version is up to date")
+
+
+def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_BASE_URL=server.base_url, WANDB_API_KEY=server.api_key, WANDB_CONFIG_DIR=str(tmp_path / "config"),
+               WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"), WANDB_DIR=str(tmp_path),
+               NETRC=str(tmp_path / "netrc"), WANDB_ERROR_REPORTING="false", WANDB_DISABLE_GIT="true")
+    done = subprocess.run([sys.executable, "-m", "wandb", "verify", "--host", server.base_url], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    lines = {line.split(".....")[0]: line for line in done.stdout.splitlines() if "....." in line}
+    for check in VERIFY_PASSES:
+        assert lines[check].endswith("\u2705"), done.stdout
+    # Plain http on loopback: verify warns (yellow), it does not fail on these.
+    assert "Connections are not made over https" in done.stdout
+    # Reached: the run check. It then stops with KeyError 'previousValue': verify reads
+    # historyKeys.keys.loss.previousValue and keys.dict.val1 (nested keys flattened), which
+    # store/history.py does not keep yet; the artifact and sweep checks come after it. The large
+    # payload check posts 10 MB, over the server's 1 MB --max-body (limits.py), and fails.
+    assert "Checking logged metrics, saving and downloading a file" in lines
+    assert server.api_key not in done.stdout + done.stderr
