@@ -22,6 +22,7 @@ from .client import MAX_PAGE, UNSET, Client
 from .client.deleted import DeletedRun
 from .client.history import HistoryChunk
 from .client.runs import Filters, OutcomeHook
+from .client.sweeps import Sweep
 from .models import Artifact, Lineage, Outcome, Project, Run, Viewer
 from .settings import Settings
 from .transport import GraphQLTransport, RetryHook
@@ -117,6 +118,9 @@ class SyncClient:
 
     def projects(self, entity: str | None = None) -> Iterator[Project]:
         return self._iterate(self._client.projects(entity))
+
+    def sweeps(self, path: str, *, best_run: bool = False) -> Iterator[Sweep]:
+        return self._iterate(self._client.sweeps(path, best_run=best_run))
 
     def runs(self, path: str, filters: Filters = None, where: str | None = None,
              order: str = "+created_at", config_keys: Sequence[str] | str | bool | None = None,

@@ -24,6 +24,7 @@ from .projects import projects_app
 from .runs import runs_app
 from .server import server_command
 from .server_admin import server_app
+from .sweeps import sweeps_app
 from .transfer import export_runs as _registers_runs_export_and_import  # noqa: F401
 
 try:  # typer vendors click since 0.2x; older releases use click itself
@@ -83,6 +84,7 @@ app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 app.add_typer(projects_app, name="projects")
+app.add_typer(sweeps_app, name="sweeps")
 app.add_typer(history_app, name="history")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(cleanup_app, name="cleanup")

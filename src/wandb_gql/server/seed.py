@@ -132,13 +132,12 @@ DEMO_SWEEP = {"method": "random", "metric": {"name": "val/acc", "goal": "maximiz
 
 
 def _sweeps(store: Store, project_id: int) -> None:
-    """A Sweep row for each sweep the runs name: running while one of its runs is, else finished."""
+    """A Sweep row for each sweep the runs name: running while its newest run is, else finished."""
     for found in store_sweeps.named_without_row(store.conn, project_id):
-        row = store_sweeps.create(store.conn, project_id, orjson.dumps(DEMO_SWEEP).decode(), "random",
-                                  state="RUNNING" if found["running"] else "FINISHED", name=found["name"],
-                                  created_at=found["created_at"], user_id=store.default_user.id)
-        store_sweeps.update(store.conn, row, issued=store_sweeps.run_count(store.conn, row),
-                            heartbeat_at=found["updated_at"])
+        store_sweeps.create(store.conn, project_id, orjson.dumps(DEMO_SWEEP).decode(), "random",
+                            state="RUNNING" if found["running"] else "FINISHED", name=found["name"],
+                            created_at=found["created_at"], updated_at=found["updated_at"], issued=found["runs"],
+                            user_id=store.default_user.id)
 
 
 # project -> (type, collection, producing run indices, aliases by version, how consumers are chosen)

@@ -37,14 +37,16 @@ def by_id(conn: sqlite3.Connection, sweep_id: int) -> sqlite3.Row | None:
 
 def create(conn: sqlite3.Connection, project_id: int, config_text: str, method: str, *, state: str = "RUNNING",
            user_id: int | None = None, description: str | None = None, display_name: str | None = None,
-           name: str | None = None, created_at: str | None = None) -> sqlite3.Row:
+           name: str | None = None, created_at: str | None = None, updated_at: str | None = None,
+           issued: int = 0) -> sqlite3.Row:
     stamp = created_at or now()
     name = name or new_name()
     while get(conn, project_id, name) is not None:
         name = new_name()
     conn.execute("INSERT INTO sweeps (project_id, name, display_name, description, config, method, state,"
-                 " user_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (project_id, name, display_name, description, config_text, method, state, user_id, stamp, stamp))
+                 " user_id, created_at, updated_at, heartbeat_at, issued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (project_id, name, display_name, description, config_text, method, state, user_id, stamp,
+                  updated_at or stamp, updated_at, issued))
     row = get(conn, project_id, name)
     assert row is not None  # inserted just above
     return row
@@ -96,10 +98,12 @@ def adopt_runs(conn: sqlite3.Connection, sweep: sqlite3.Row, run_ids: list[int])
 
 def named_without_row(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
     """Sweep names runs carry with no sweep row (seeded or imported runs): name, first created_at,
-    whether any of them is still running."""
+    last updated_at, how many runs, and whether the newest of them is still running."""
     return conn.execute(
-        "SELECT sweep_name AS name, min(created_at) AS created_at, max(state = 'running') AS running,"
-        " max(updated_at) AS updated_at FROM runs r WHERE project_id = ? AND sweep_name IS NOT NULL"
+        "SELECT sweep_name AS name, min(created_at) AS created_at, max(updated_at) AS updated_at,"
+        " count(*) AS runs, (SELECT n.state = 'running' FROM runs n WHERE n.project_id = r.project_id"
+        "  AND n.sweep_name = r.sweep_name ORDER BY n.created_at DESC, n.id DESC LIMIT 1) AS running"
+        " FROM runs r WHERE project_id = ? AND sweep_name IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM sweeps s WHERE s.project_id = r.project_id AND s.name = r.sweep_name)"
         " GROUP BY sweep_name ORDER BY sweep_name", (project_id,)).fetchall()
 
