@@ -252,3 +252,16 @@ def test_a_database_without_columns_gets_them_once_on_open(tmp_path):
     with LocalServer(db) as server:  # built once: opening again leaves them as they are
         conn = server.server.store.conn
         assert conn.execute("SELECT * FROM history_columns ORDER BY run_id, key, chunk").fetchall() == snapshot
+
+
+def test_a_key_logged_in_two_stretches_keeps_its_gap(fresh_api):
+    fresh_api.ok(UPSERT, {"input": {"modelName": "p", "entityName": "local", "name": "gap"}})
+    rows = [{"_step": i, "b": i, **({"a": -i} if i < 1000 or i >= 1500 else {})} for i in range(2500)]
+    _post(fresh_api, "gap", 0, rows[:1000])
+    _post(fresh_api, "gap", 1000, rows[1000:])
+    specs = [{"keys": ["_step", "a", "b"]}, {"keys": ["a"], "minStep": 990, "maxStep": 1510},
+             {"keys": ["b", "a"], "samples": 3}]
+    got = fresh_api.ok(SAMPLED, {"n": "gap", "specs": [json.dumps(s) for s in specs]})["project"]["run"]["sampledHistory"]
+    assert [len(g) for g in got] == [2000, 21, 3]
+    for spec, answer in zip(specs, got):
+        assert answer == reference(rows, spec)

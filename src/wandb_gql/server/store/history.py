@@ -192,9 +192,24 @@ def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any])
     chosen = _sampled(len(values[0]), samples)
     if not isinstance(chosen, range):
         values = [[v[i] for i in chosen] for v in values]
-    # The rows' text from the values' texts: one string formatting a row, nothing parsed.
-    row = "{" + ",".join(orjson.dumps(k).decode().replace("%", "%%") + ":%s" for k in keys) + "}"
-    return "[" + ",".join(map(row.__mod__, zip(*values))) + "]"
+    return _rows_text(keys, values)
+
+
+def _rows_text(keys: list[str], values: list[list[str]]) -> str:
+    """The JSON text of rows {key: value} from each key's value texts, nothing parsed: the
+    pieces of all rows laid out in one list (separators repeated, values dropped into every
+    other slot by slice assignment) and joined once."""
+    if not values[0]:
+        return "[]"
+    names = [orjson.dumps(k).decode() + ":" for k in keys]
+    pattern: list[str] = []
+    for j, name in enumerate(names):
+        pattern += [("},{" if j == 0 else ",") + name, ""]
+    pieces = pattern * len(values[0])
+    for j, texts in enumerate(values):
+        pieces[2 * j + 1::2 * len(keys)] = texts
+    pieces[0] = "[{" + names[0]
+    return "".join(pieces) + "}]"
 
 
 def _rows_sampled(conn: sqlite3.Connection, run_id: int, tail: str, params: list[Any],

@@ -13,19 +13,21 @@ stored rebuilds the run's columns from it (`rebuild`).
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import orjson
 
 CHUNK = 1000
 
-# One key's entries: lines (ascending), steps (int, or None for a row without an int _step), values.
-Column = tuple[list[int], list[Any], list[Any]]
+# One key's entries: lines (ascending), steps (int, or None for a row without an int _step), values;
+# as written (Entries) and as read (Column: values as JSON texts, lines/steps a range when consecutive).
+Entries = tuple[list[int], list[Any], list[Any]]
+Column = tuple[Sequence[int], Sequence[Any], list[str]]
 
 
-def collect(entries: Iterable[tuple[int, Any, dict[str, Any]]]) -> dict[str, Column]:
+def collect(entries: Iterable[tuple[int, Any, dict[str, Any]]]) -> dict[str, Entries]:
     """The columns of (line, step, flattened row) entries given in line order."""
-    columns: dict[str, Column] = {}
+    columns: dict[str, Entries] = {}
     for line, step, row in entries:
         for key, value in row.items():
             column = columns.get(key)
@@ -46,7 +48,7 @@ def _chunk_record(run_id: int, key: str, chunk: int, lines: list[int], steps: li
             None if steps == lines else orjson.dumps(steps).decode(), orjson.dumps(vals).decode())
 
 
-def _records(run_id: int, key: str, first_chunk: int, column: Column) -> list[tuple[Any, ...]]:
+def _records(run_id: int, key: str, first_chunk: int, column: Entries) -> list[tuple[Any, ...]]:
     lines, steps, vals = column
     return [_chunk_record(run_id, key, first_chunk + i // CHUNK, lines[i:i + CHUNK], steps[i:i + CHUNK],
                           vals[i:i + CHUNK]) for i in range(0, len(lines), CHUNK)]
@@ -87,7 +89,7 @@ def _extended(last: sqlite3.Row, lines: list[int], steps: list[Any], vals: list[
             max(stepped, default=None), lines_text, steps_text, joined(last["vals"], vals))
 
 
-def append(conn: sqlite3.Connection, run_id: int, columns: dict[str, Column]) -> None:
+def append(conn: sqlite3.Connection, run_id: int, columns: dict[str, Entries]) -> None:
     """Add entries whose lines all come after every line the run's columns hold: the last chunk
     of each key is extended while it has room (rewritten, never parsed), then new chunks follow."""
     records = []
@@ -106,7 +108,7 @@ def append(conn: sqlite3.Connection, run_id: int, columns: dict[str, Column]) ->
     conn.executemany(_INSERT, records)
 
 
-def replace(conn: sqlite3.Connection, run_id: int, columns: dict[str, Column]) -> None:
+def replace(conn: sqlite3.Connection, run_id: int, columns: dict[str, Entries]) -> None:
     conn.execute("DELETE FROM history_columns WHERE run_id = ?", (run_id,))
     conn.executemany(_INSERT, [r for key, column in columns.items() for r in _records(run_id, key, 0, column)])
 
@@ -115,6 +117,14 @@ def rebuild(conn: sqlite3.Connection, run_id: int) -> None:
     """The run's columns again from its rows."""
     rows = conn.execute("SELECT line, step, row FROM history WHERE run_id = ? ORDER BY line", (run_id,))
     replace(conn, run_id, collect((line, step, orjson.loads(text)) for line, step, text in rows))
+
+
+def _joined(parts: list[Sequence[Any]]) -> Sequence[Any]:
+    """Consecutive ranges stay one range (compared and sorted-checked in O(1)); else a list."""
+    ranges = [p for p in parts if isinstance(p, range)]
+    if len(ranges) == len(parts) and all(a.stop == b.start for a, b in zip(ranges, ranges[1:])):
+        return range(ranges[0].start, ranges[-1].stop) if ranges else range(0)
+    return [x for p in parts for x in p]
 
 
 def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: int | None) -> Column:
@@ -129,24 +139,29 @@ def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: in
     if hi is not None:
         sql += " AND min_step <= ?"
         params.append(hi)
-    out: Column = ([], [], [])
+    line_parts: list[Sequence[int]] = []
+    step_parts: list[Sequence[Any]] = []
+    vals: list[str] = []
+    same = True  # every step is its line
     for first_line, n, lines_text, steps_text, vals_text, min_step, max_step in conn.execute(
             sql + " ORDER BY chunk", params):
-        lines = list(range(first_line, first_line + n)) if lines_text is None else orjson.loads(lines_text)
-        steps = lines if steps_text is None else orjson.loads(steps_text)
-        vals = _value_texts(vals_text)
+        lines: Sequence[int] = range(first_line, first_line + n) if lines_text is None else orjson.loads(lines_text)
+        steps: Sequence[Any] = lines if steps_text is None else orjson.loads(steps_text)
+        texts = _value_texts(vals_text)
         inside = (lo is None or min_step >= lo) and (hi is None or max_step <= hi)
         if ranged and not (inside and (steps_text is None or None not in steps)):
             keep = [i for i, s in enumerate(steps)
                     if s is not None and (lo is None or s >= lo) and (hi is None or s <= hi)]
-            lines, steps, vals = [lines[i] for i in keep], [steps[i] for i in keep], [vals[i] for i in keep]
-        out[0].extend(lines)
-        out[1].extend(steps)
-        out[2].extend(vals)
-    return out
+            lines, steps, texts = [lines[i] for i in keep], [steps[i] for i in keep], [texts[i] for i in keep]
+        same = same and steps is lines
+        line_parts.append(lines)
+        step_parts.append(steps)
+        vals += texts
+    all_lines = _joined(line_parts)
+    return all_lines, all_lines if same else _joined(step_parts), vals
 
 
-def rows_with(columns: list[Column], *, by_step: bool) -> tuple[list[Any], list[list[Any]]]:
+def rows_with(columns: list[Column], *, by_step: bool) -> tuple[Sequence[Any], list[list[str]]]:
     """The lines where every column has an entry: their steps and each column's values there,
     in line order, or in (step, line) order when `by_step`."""
     base = min(columns, key=lambda c: len(c[0]))
@@ -167,7 +182,8 @@ def rows_with(columns: list[Column], *, by_step: bool) -> tuple[list[Any], list[
             else:
                 at = dict(zip(column[0], column[2]))
                 values.append([at[line] for line in lines])
-    if by_step and sorted(steps) != steps:  # steps logged out of order: W&B's order is (step, line)
+    if by_step and not isinstance(steps, range) and sorted(steps) != list(steps):
+        # steps logged out of order: W&B's order is (step, line)
         order = sorted(range(len(lines)), key=lambda i: (steps[i], lines[i]))
         steps = [steps[i] for i in order]
         values = [[v[i] for i in order] for v in values]
