@@ -136,3 +136,18 @@ def test_demo_runs_belong_to_real_sweeps(wb):
     assert runs and all(r.sweep_name == sweep.id for r in runs)
     full = api.sweep(f"demo/vision/{sweep.id}")
     assert full.config["method"] == "random" and full.best_run() is not None
+
+
+@pytest.mark.parametrize("flag, state", [("--pause", "PAUSED"), ("--stop", "FINISHED"), ("--cancel", "CANCELED")])
+def test_the_wandb_cli_changes_a_sweep_s_state(wb, project_name, viewer_entity, flag, state):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sweep_id = wb.sweep({"method": "grid", "parameters": {"x": {"values": [1, 2]}}},
+                        entity=viewer_entity, project=project_name)
+    wandb_cli = str(Path(sys.executable).with_name("wandb"))
+    done = subprocess.run([wandb_cli, "sweep", flag, f"{viewer_entity}/{project_name}/{sweep_id}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert wb.Api().sweep(f"{viewer_entity}/{project_name}/{sweep_id}").state == state

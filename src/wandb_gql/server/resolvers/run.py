@@ -116,6 +116,9 @@ COMPUTED: dict[str, Resolver] = {
     "purgeAt": _purge_at,
     "stopped": lambda _r, _i: False,
     "shouldStop": lambda _r, _i: False,
+    # What `wandb sweep --stop/--pause/--cancel` reads of a sweep's runs before changing its state.
+    "running": lambda r, _i: r["state"] == "running",
+    "failed": lambda r, _i: r["state"] in ("failed", "crashed"),
     **RUN_ARTIFACT_FIELDS,
     **SWEEP_RUN_FIELDS,
 }
