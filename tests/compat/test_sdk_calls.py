@@ -182,3 +182,17 @@ def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
     # payload check posts 10 MB, over the server's 1 MB --max-body (limits.py), and fails.
     assert "Checking logged metrics, saving and downloading a file" in lines
     assert server.api_key not in done.stdout + done.stderr
+
+
+def test_seeded_runs_have_metadata_and_system_metrics(wb, api):
+    run = wb.Api().run("demo/vision/vi000010")
+    metadata = run.metadata  # downloads wandb-metadata.json, as for a run the SDK wrote
+    assert metadata["program"] == "train.py" and metadata["host"].startswith("gpu-node-")
+    assert metadata["gpu_count"] == len(metadata["gpu_nvidia"]) >= 1
+    assert metadata["startedAt"].startswith(run.created_at)
+    metrics = run.system_metrics
+    assert 0 <= metrics["system.cpu"] <= 100 and "system.gpu.0.gpu" in metrics
+    assert sum(k.endswith(".gpu") for k in metrics) == metadata["gpu_count"]
+    stored = api.ok('{ project(entityName: "demo", name: "vision") { run(name: "vi000010") { host } } }')
+    assert stored["project"]["run"]["host"] == metadata["host"]
+    assert "wandb-metadata.json" in [f.name for f in run.files()]

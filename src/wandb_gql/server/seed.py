@@ -21,6 +21,7 @@ import orjson
 
 from .._time import format_time
 from .db import transaction
+from .seed_machine import machines
 from .store import Store
 from .store import sweeps as store_sweeps
 
@@ -106,6 +107,7 @@ def demo(store: Store, *, now: datetime | None = None) -> int:
                     for index in range(count)]
             ids = store.insert_runs(project_id, (run for run, _rows in made))
             store.insert_history((ids[run["name"]], rows) for run, rows in made)
+            machines(store, project, [(ids[run["name"]], run) for run, _rows in made])
             _artifacts(store, project_id, project, [(ids[run["name"]], run) for run, _rows in made])
             _sweeps(store, project_id)
             added += count
@@ -122,6 +124,7 @@ def _outsider(store: Store, now: datetime) -> None:
         run["username"] = "carol"
     ids = store.insert_runs(project_id, (run for run, _rows in made))
     store.insert_history((ids[run["name"]], rows) for run, rows in made)
+    machines(store, "scratch", [(ids[run["name"]], run) for run, _rows in made])
 
 
 # The demo runs' sweeps: random searches over what their configs vary, judged by val/acc.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
-from typing import Any
+from typing import Any, Iterable
 
 from ..._time import now
 
@@ -103,3 +103,11 @@ def live_project(conn: sqlite3.Connection, file_id: int) -> int | None:
     row = conn.execute("SELECT r.project_id FROM files f JOIN runs r ON r.id = f.run_id"
                        " WHERE f.id = ? AND r.deleted_at IS NULL", (file_id,)).fetchone()
     return None if row is None else int(row[0])
+
+
+def insert_uploaded(conn: sqlite3.Connection, run_files: Iterable[tuple[int, str, bytes, str]]) -> None:
+    """Files whose bytes are here already, (run id, name, bytes, updated_at) each (bulk writers)."""
+    conn.executemany(
+        "INSERT INTO files (run_id, name, size, md5, uploaded, data, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+        [(run_id, name, len(data), base64.b64encode(hashlib.md5(data).digest()).decode(), data, at)
+         for run_id, name, data, at in run_files])
