@@ -5,6 +5,10 @@ the parameter sets the server chooses, and wandb.Api() reads the sweep, its runs
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -140,10 +144,6 @@ def test_demo_runs_belong_to_real_sweeps(wb):
 
 @pytest.mark.parametrize("flag, state", [("--pause", "PAUSED"), ("--stop", "FINISHED"), ("--cancel", "CANCELED")])
 def test_the_wandb_cli_changes_a_sweep_s_state(wb, project_name, viewer_entity, flag, state):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     sweep_id = wb.sweep({"method": "grid", "parameters": {"x": {"values": [1, 2]}}},
                         entity=viewer_entity, project=project_name)
     wandb_cli = str(Path(sys.executable).with_name("wandb"))
@@ -151,3 +151,24 @@ def test_the_wandb_cli_changes_a_sweep_s_state(wb, project_name, viewer_entity, 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert wb.Api().sweep(f"{viewer_entity}/{project_name}/{sweep_id}").state == state
+
+
+def test_the_wandb_agent_cli_runs_the_sweep_program(wb, project_name, viewer_entity, tmp_path, monkeypatch):
+    """`wandb agent` (a process) runs the config's `program` with the parameters as --name=value."""
+    (tmp_path / "train.py").write_text(
+        "import wandb\nrun = wandb.init()\nrun.summary['score'] = run.config['x'] * 10\nrun.finish()\n")
+    config = {"method": "grid", "program": "train.py", "metric": {"name": "score", "goal": "maximize"},
+              "parameters": {"x": {"values": [1, 2]}}}
+    sweep_id = wb.sweep(config, entity=viewer_entity, project=project_name)
+    monkeypatch.setenv("WANDB_AGENT_REPORT_INTERVAL", "1")
+    monkeypatch.setenv("WANDB_AGENT_MAX_INITIAL_FAILURES", "1")
+    wandb_cli = str(Path(sys.executable).with_name("wandb"))
+    # The agent starts `python train.py`: the venv's python, with wandb.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([wandb_cli, "agent", "--count", "2", f"{viewer_entity}/{project_name}/{sweep_id}"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = wb.Api().sweep(f"{viewer_entity}/{project_name}/{sweep_id}")
+    runs = list(sweep.runs)
+    assert sorted(r.config["x"] for r in runs) == [1, 2]
+    assert sweep.best_run().summary["score"] == 20 and sweep.best_loss == 20
