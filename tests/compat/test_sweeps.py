@@ -71,6 +71,9 @@ def test_grid_sweep_runs_three_combinations_and_finds_the_best(wb, quick_agent, 
     assert more == []
     assert wb.Api().sweep(f"{viewer_entity}/{project_name}/{sweep_id}").state == "FINISHED"
     assert runs[0].sweep is not None and runs[0].sweep.id == sweep_id
+    agents = wb.Api().sweep(f"{viewer_entity}/{project_name}/{sweep_id}").agents()
+    assert [a.totalRuns for a in agents] == [3, 0] and agents[1].state == "FINISHED"
+    assert sweep.agent(agents[0].name).totalRuns == 3
 
 
 def test_random_sweep_draws_within_the_distributions(wb, quick_agent, project_name, viewer_entity):

@@ -218,3 +218,20 @@ def test_malformed_run_state_is_an_error(world):
     agent = _agent(api, _create(api))
     reply = api.gql(BEAT, {"id": agent, "runState": "[1, 2"})
     assert "runState is not valid JSON" in reply.errors[0]["message"]
+
+
+def test_agents_at_once_share_the_grid_without_repeats(world):
+    """Heartbeats are mutations, one transaction each: 8 agents asking together get distinct sets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = Caller(world)
+    sweep = _create(api, "method: grid\nparameters:\n  a: {values: [1, 2, 3, 4]}\n  b: {values: [x, y]}\n")
+    agents = [_agent(api, sweep) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        commands = list(pool.map(lambda agent: _beat(api, agent), agents))
+    combos = {(c[0]["args"]["a"]["value"], c[0]["args"]["b"]["value"]) for c in commands}
+    assert len(combos) == 8 and all(c[0]["type"] == "run" for c in commands)
+    found = api.ok('query($n: String!) { project(name: "sweeping", entityName: "demo") { sweep(sweepName: $n) '
+                   '{ agents { edges { cursor node { name host state totalRuns } } } } } }', {"n": sweep["name"]})
+    nodes = [e["node"] for e in found["project"]["sweep"]["agents"]["edges"]]
+    assert len(nodes) == 8 and all(n["totalRuns"] == 1 and n["host"] == "box" for n in nodes)

@@ -70,6 +70,8 @@ def sweep_node(context: Context, row: sqlite3.Row) -> dict[str, Any]:
         "bestLoss": best_loss,
         "runs": runs,
         "project": lambda _info: project,
+        "agents": lambda info: _agents(context, row, info),
+        "agent": lambda _info, agentName: _agent_named(context, row, agentName),
         "user": lambda _info: user_node(context.store, context.store.username(row["user_id"])),
     }
 
@@ -80,6 +82,22 @@ def _agent_node(context: Context, row: sqlite3.Row, sweep: sqlite3.Row) -> dict[
         "state": row["state"], "createdAt": row["created_at"], "heartbeatAt": row["heartbeat_at"],
         "totalRuns": row["runs"], "sweep": lambda _info: sweep_node(context, sweep),
     }
+
+
+def _agents(context: Context, sweep: sqlite3.Row, info: Any) -> dict[str, Any]:
+    # W&B's Sweep.agents takes no arguments: every agent of the sweep, in one page.
+    rows = store_sweeps.agents(context.store.conn, sweep["id"])
+    found = _connection.connection(rows, more=False, after=None,
+                                   cursor=lambda row: _connection.opaque("Agent", row["id"]),
+                                   node=lambda row: _agent_node(context, row, sweep))
+    for edge in found["edges"]:
+        edge["cursor"] = _connection.edge_cursor(edge, info)
+    return found
+
+
+def _agent_named(context: Context, sweep: sqlite3.Row, name: str) -> dict[str, Any] | None:
+    row = store_sweeps.agent_named(context.store.conn, sweep["id"], name)
+    return None if row is None else _agent_node(context, row, sweep)
 
 
 # -- Project and Run fields ------------------------------------------------------------------

@@ -118,6 +118,14 @@ def create_agent(conn: sqlite3.Connection, sweep: sqlite3.Row, host: str) -> sql
     return row
 
 
+def agents(conn: sqlite3.Connection, sweep_id: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM sweep_agents WHERE sweep_id = ? ORDER BY id", (sweep_id,)).fetchall()
+
+
+def agent_named(conn: sqlite3.Connection, sweep_id: int, name: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM sweep_agents WHERE sweep_id = ? AND name = ?", (sweep_id, name)).fetchone()
+
+
 def agent(conn: sqlite3.Connection, agent_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM sweep_agents WHERE id = ?", (agent_id,)).fetchone()
 
