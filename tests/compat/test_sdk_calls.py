@@ -6,6 +6,7 @@ what it wrote is checked through the server's own GraphQL (`api.ok`).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -126,11 +127,16 @@ def test_run_alert_is_stored_with_the_run(wb, api, viewer_entity, project_name):
     run = wb.init(entity=viewer_entity, project=project_name)
     run.alert(title="loss spiked", text="loss 9.1 at step 3", level=wb.AlertLevel.WARN)
     run.alert(title="done soon", text="90% through")  # INFO by default
+    run.alert(title="loss spiked", text="again within the minute")  # wait_duration 60 s: dropped, as on W&B
+    run.alert(title="no wait", text="first", wait_duration=0.001)
+    time.sleep(1.1)  # stored times are to the second
+    run.alert(title="no wait", text="second", wait_duration=0.001)
     run_id = run.id
     run.finish()
     stored = api.ok(RUN_ALERTS, {"e": viewer_entity, "p": project_name, "r": run_id})["runAlerts"]
     assert [(a["title"], a["text"], a["severity"]) for a in stored] == [
-        ("loss spiked", "loss 9.1 at step 3", "WARN"), ("done soon", "90% through", "INFO")]
+        ("loss spiked", "loss 9.1 at step 3", "WARN"), ("done soon", "90% through", "INFO"),
+        ("no wait", "first", "INFO"), ("no wait", "second", "INFO")]
     assert all(a["createdAt"] for a in stored)
 
 

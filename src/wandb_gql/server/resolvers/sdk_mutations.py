@@ -4,8 +4,10 @@ through the Context, so another entity's files, projects and runs are as absent 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from ..._time import TIME_FORMAT, utc_naive
 from ..store import BadInput, alerts, files, project_edits
 from ..store._common import decode_storage_id
 from ._context import ctx
@@ -50,15 +52,26 @@ def upsert_model(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]
             "clientMutationId": input.get("clientMutationId")}
 
 
+def _waiting(last: str | None, wait: Any) -> bool:
+    """Whether an alert of the same title came less than `wait` ms ago (wandb-core sends
+    run.alert's wait_duration in milliseconds; 60,000 unless told)."""
+    if last is None or isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0:
+        return False
+    return utc_naive() - datetime.strptime(last, TIME_FORMAT) < timedelta(milliseconds=wait)
+
+
 def notify_scriptable_run_alert(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
     """run.alert: kept with the run (readable through Query.runAlerts). W&B mails or posts them;
-    a local server has nowhere to send them, so it only records them."""
+    a local server has nowhere to send them, so it only records them. As on W&B, an alert whose
+    title the run raised less than waitDuration ago is dropped (the call still succeeds)."""
     context = ctx(info)
     project = context.require_project(input["entityName"], input["projectName"])
     run = context.store.run(project["id"], input["runName"])
     if run is None:
         raise BadInput(f"run {input['entityName']}/{input['projectName']}/{input['runName']} not found")
-    alerts.add(context.store.conn, run["id"], input["title"], input["text"], input.get("severity") or "INFO")
+    conn = context.store.conn
+    if not _waiting(alerts.last_of_title(conn, run["id"], input["title"]), input.get("waitDuration")):
+        alerts.add(conn, run["id"], input["title"], input["text"], input.get("severity") or "INFO")
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
