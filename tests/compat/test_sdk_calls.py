@@ -5,8 +5,12 @@ what it wrote is checked through the server's own GraphQL (`api.ok`).
 
 from __future__ import annotations
 
-import json
+import os
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -84,9 +88,6 @@ def test_file_delete_removes_the_file_and_its_bytes(wb, api, viewer_entity, proj
     assert after["count"] == after["total"] == before["count"] - 1
     fresh = wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}")
     assert "extra-0.csv" not in [f.name for f in fresh.files()]
-    import urllib.error
-    import urllib.request
-
     with pytest.raises(urllib.error.HTTPError) as gone:  # the URL handed out before stops working
         urllib.request.urlopen(url, timeout=10)
     assert gone.value.code in (403, 404)
@@ -167,10 +168,6 @@ VERIFY_PASSES = ("Checking if logged in", "Checking signed URL upload", "Checkin
 
 
 def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(WANDB_BASE_URL=server.base_url, WANDB_API_KEY=server.api_key, WANDB_CONFIG_DIR=str(tmp_path / "config"),
                WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"), WANDB_DIR=str(tmp_path),
