@@ -45,14 +45,13 @@ class Sweep:
 def read_config(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
-    try:
-        import yaml
-    except ImportError:
+    try:  # JSON first: PyYAML (YAML 1.1) reads JSON's 1e-05 as a string
+        loaded = json.loads(text)
+    except ValueError:
         try:
-            loaded = json.loads(text)
-        except ValueError:
+            import yaml
+        except ImportError:
             return {}
-    else:
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError:
