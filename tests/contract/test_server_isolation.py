@@ -258,7 +258,11 @@ def test_a_server_killed_mid_write_leaves_a_whole_database(tmp_path):
                               stderr=subprocess.DEVNULL, text=True)
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
-        time.sleep(2.0)
+        watch = sqlite3.connect(db, timeout=10)
+        until = time.monotonic() + 30  # batches are committing (however loaded the machine), then kill
+        while watch.execute("SELECT count(*) FROM history").fetchone()[0] < 400 and time.monotonic() < until:
+            time.sleep(0.1)
+        watch.close()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
