@@ -166,8 +166,8 @@ class HistoryMixin(RunsMixin):
         if max_step is not None:
             spec["maxStep"] = max_step - 1  # sampledHistory's maxStep is inclusive
         node = await self._history_run(run, "RunSampledHistory", {"specs": [orjson.dumps(spec).decode()]})
-        lists = node.get("sampledHistory") or [[]]
-        rows = [_project(row, keys) for row in lists[0]]
+        # As the SDK's run.history(keys) does, rows are taken as the server projected them.
+        rows = _decoded((node.get("sampledHistory") or [[]])[0])
         if rows:
             yield rows
 
