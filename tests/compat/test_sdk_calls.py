@@ -199,3 +199,17 @@ def test_seeded_runs_have_metadata_and_system_metrics(wb, api):
     stored = api.ok('{ project(entityName: "demo", name: "vision") { run(name: "vi000010") { host } } }')
     assert stored["project"]["run"]["host"] == metadata["host"]
     assert "wandb-metadata.json" in [f.name for f in run.files()]
+
+
+def test_run_file_finds_a_saved_file_by_the_path_it_was_saved_with(wb, viewer_entity, project_name, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "with space-and_dash.txt").write_text("test")
+    run = wb.init(entity=viewer_entity, project=project_name)
+    run.save("./with space-and_dash.txt", policy="now")  # as wandb verify saves its file
+    run_id = run.id
+    run.finish()
+    public = wb.Api().run(f"{viewer_entity}/{project_name}/{run_id}")
+    found = public.file("./with space-and_dash.txt")
+    assert found.name == "with space-and_dash.txt"
+    assert found.download(root=str(tmp_path / "down"), replace=True).read() == "test"

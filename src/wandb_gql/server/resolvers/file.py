@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import posixpath
 import sqlite3
 from typing import Any
 
@@ -43,11 +44,21 @@ def file_node(context: Context, row: sqlite3.Row, run: sqlite3.Row) -> dict[str,
     }
 
 
+def stored_name(name: str) -> str:
+    """A requested file name as the SDK stored it: relative to the run's files directory, so
+    `run.file("./out.txt")` (what `wandb verify` asks for after `run.save("./out.txt")`) finds out.txt."""
+    if not name or name.startswith("/"):
+        return name
+    return posixpath.normpath(name)
+
+
 def run_files(run: sqlite3.Row, info: Any, names: list[str] | None = None, after: str | None = None,
               first: int | None = None, pattern: str | None = None) -> dict[str, Any]:
     context = ctx(info)
     if names and pattern:
         raise BadInput("pass either names or pattern, not both")
+    if names:
+        names = [n if n is None else stored_name(n) for n in names]
     rows, more = context.store.files(run["id"], names, pattern, page_size(first),
                                      _connection.from_opaque("File", after))
     return _connection.connection(rows, more=more, after=after, node=lambda row: file_node(context, row, run),
