@@ -180,9 +180,11 @@ def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
     # Plain http on loopback: verify warns (yellow), it does not fail on these.
     assert "Connections are not made over https" in done.stdout
     # Reached: the run check. It then stops with KeyError 'previousValue': verify reads
-    # historyKeys.keys.loss.previousValue and keys.dict.val1 (nested keys flattened), which
-    # store/history.py does not keep yet; the artifact and sweep checks come after it. The large
-    # payload check posts 10 MB, over the server's 1 MB --max-body (limits.py), and fails.
+    # historyKeys.keys.loss.previousValue (the key's last value), which store/history.py does not
+    # keep yet. With it patched in (a scratch run), the run check passes its file download (names
+    # are normalised: run.file("./x")), the sweep check passes, and the artifact check misses the
+    # file:// reference entry, which the artifact's `files` connection does not list (the SDK
+    # downloads only what it lists). The 10 MB post exceeds the 1 MiB --max-body (limits.py).
     assert "Checking logged metrics, saving and downloading a file" in lines
     assert server.api_key not in done.stdout + done.stderr
 
