@@ -235,3 +235,18 @@ def test_agents_at_once_share_the_grid_without_repeats(world):
                    '{ agents { edges { cursor node { name host state totalRuns } } } } } }', {"n": sweep["name"]})
     nodes = [e["node"] for e in found["project"]["sweep"]["agents"]["edges"]]
     assert len(nodes) == 8 and all(n["totalRuns"] == 1 and n["host"] == "box" for n in nodes)
+
+
+def test_a_stored_config_the_rules_refuse_still_reads_back(world):
+    """A sweep written by another tool (or an older server) with a config this one refuses: it reads
+    back as stored, and an agent asking for work gets the config's problem as a GraphQL error."""
+    api = Caller(world)
+    sweep = _create(api, "method: random\nparameters: {x: {value: 1}}\n")
+    agent = _agent(api, sweep)
+    store = world.server.store
+    with store.writing():
+        store.conn.execute("UPDATE sweeps SET config = 'method: bayes' WHERE name = ?", (sweep["name"],))
+    got = api.ok(SWEEP, {"entity": "demo", "project": "sweeping", "name": sweep["name"]})["project"]["sweep"]
+    assert got["config"] == "method: bayes" and got["runCountExpected"] is None and got["state"] == "RUNNING"
+    reply = api.gql(BEAT, {"id": agent})
+    assert reply.status == 200 and "'bayes' is not available" in reply.errors[0]["message"]
