@@ -101,6 +101,11 @@ def test_users_the_admin_sees_all_others_only_whom_they_share_an_entity_with(wor
     assert world["alice"].ok('{ user(userName: "carol") { username } }')["user"] is None
     assert world["admin"].ok('{ user(userName: "carol") { username } }')["user"] == {"username": "carol"}
     assert "user needs id or userName" in _message(world["admin"].gql("{ user { username } }"))
+    carol_id = world["carol"].ok("{ viewer { id } }")["viewer"]["id"]
+    by_id = 'query($id: ID) { user(id: $id) { username } }'
+    assert world["admin"].ok(by_id, {"id": carol_id})["user"] == {"username": "carol"}
+    assert world["alice"].ok(by_id, {"id": carol_id})["user"] is None
+    assert "invalid User id" in _message(world["admin"].gql(by_id, {"id": "bm9wZQ=="}))
 
 
 def test_team_members_and_storage_bytes_only_for_members(world):
