@@ -78,6 +78,10 @@ def test_upsert_model_creates_once_in_a_team_and_sets_the_description(world):
     assert made == {"inserted": True, "project": {"name": "fresh", "entityName": "demo", "description": "d1"}}
     again = admin.ok(CREATE, {"i": {"name": "fresh", "entityName": "demo"}})["upsertModel"]
     assert again["inserted"] is False and again["project"]["description"] == "d1"
+    project_id = admin.ok('{ project(entityName: "demo", name: "fresh") { id } }')["project"]["id"]
+    by_id = admin.ok(CREATE, {"i": {"id": project_id, "description": "d2"}})["upsertModel"]
+    assert by_id == {"inserted": False, "project": {"name": "fresh", "entityName": "demo", "description": "d2"}}
+    assert "not found" in _message(world["carol"].gql(CREATE, {"i": {"id": project_id, "description": "x"}}))
     for bad, words in (({"name": ""}, "needs a project name"), ({"name": "a:b"}, "cannot contain :"),
                        ({"name": "x" * 129}, "at most 128"), ({"name": "n", "entityName": "nobody"}, "not found")):
         assert words in _message(admin.gql(CREATE, {"i": bad}))
