@@ -164,7 +164,8 @@ def test_api_reports_is_empty(wb):
 
 
 # `wandb verify`'s checks that need neither the internet nor TLS, and what each prints here.
-VERIFY_PASSES = ("Checking if logged in", "Checking signed URL upload", "Checking wandb package version is up to date")
+VERIFY_PASSES = ("Checking if logged in", "Checking signed URL upload", "Checking wandb package version is up to date",
+                 "Checking logged metrics, saving and downloading a file", "Checking sweep creation and agent execution")
 
 
 def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
@@ -179,13 +180,9 @@ def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
         assert lines[check].endswith("\u2705"), done.stdout
     # Plain http on loopback: verify warns (yellow), it does not fail on these.
     assert "Connections are not made over https" in done.stdout
-    # Reached: the run check. It then stops with KeyError 'previousValue': verify reads
-    # historyKeys.keys.loss.previousValue (the key's last value), which store/history.py does not
-    # keep yet. With it patched in (a scratch run), the run check passes its file download (names
-    # are normalised: run.file("./x")), the sweep check passes, and the artifact check misses the
-    # file:// reference entry, which the artifact's `files` connection does not list (the SDK
-    # downloads only what it lists). The 10 MB post exceeds the 1 MiB --max-body (limits.py).
-    assert "Checking logged metrics, saving and downloading a file" in lines
+    # Not passed here: the artifact check (its file:// reference entry is not among the artifact's
+    # `files`, and the SDK downloads only what that lists), CORS on storage URLs, and the 10 MB
+    # post, over the 1 MiB --max-body default (limits.py) on purpose.
     assert server.api_key not in done.stdout + done.stderr
 
 

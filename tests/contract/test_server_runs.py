@@ -131,6 +131,7 @@ def test_file_stream_is_offset_idempotent_and_tolerates_nan(fresh_api):
     assert [json.loads(h)["loss"] for h in r["history"]] == [1.5, "NaN", "Infinity", 0.25]
     assert r["historyKeys"]["lastStep"] == 3
     assert r["historyKeys"]["keys"]["loss"]["typeCounts"] == [{"type": "number", "count": 4}]
+    assert r["historyKeys"]["keys"]["loss"]["previousValue"] == 0.25  # the last value, not a replayed one
     assert r["sampledHistory"] == [[{"_step": 1, "loss": "NaN"}, {"_step": 2, "loss": "Infinity"}]]
     assert json.loads(r["summaryMetrics"]) == {"loss": "NaN", "acc": 1}
     assert json.loads(r["systemMetrics"]) == {"system.cpu": 3}

@@ -81,7 +81,7 @@ def _run(rng: random.Random, project: str, index: int, created: datetime) -> tup
 
 
 def _history_keys(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = {k: {"typeCounts": [{"type": "number", "count": len(rows)}]} for k in rows[0]}
+    keys = {k: {"typeCounts": [{"type": "number", "count": len(rows)}], "previousValue": rows[-1][k]} for k in rows[0]}
     return {"keys": keys, "lastStep": rows[-1]["_step"]}
 
 

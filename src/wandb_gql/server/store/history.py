@@ -87,7 +87,9 @@ def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, cont
         if offset + i < old_count:
             continue  # a replayed line: already counted
         for key, value in row.items():
-            counts = known.setdefault(key, {"typeCounts": []})["typeCounts"]
+            entry_of_key = known.setdefault(key, {"typeCounts": []})
+            entry_of_key["previousValue"] = value  # W&B's last value of the key (wandb verify reads it)
+            counts = entry_of_key["typeCounts"]
             kind = _type_name(value)
             for entry in counts:
                 if entry["type"] == kind:
