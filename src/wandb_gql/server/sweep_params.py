@@ -58,10 +58,8 @@ def _load(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    try:
-        import yaml  # the SDK sends YAML; without PyYAML only JSON configs are read
-    except ImportError:  # pragma: no cover - PyYAML comes with the wandb SDK
-        raise BadInput("sweep config is not JSON, and YAML needs PyYAML on the server (pip install pyyaml)") from None
+    import yaml  # lazily: only sweeps need it
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
