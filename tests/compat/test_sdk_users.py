@@ -37,17 +37,25 @@ def as_user(wb, server, monkeypatch) -> Iterator[Any]:
         monkeypatch.undo()
 
 
-def test_member_logs_into_the_team_project(as_user, api, project_name):
+def test_member_logs_into_the_team_project(as_user, server, api, project_name):
+    # A team of this test's own (local and alice, as in demo): demo's projects stay as seeded for
+    # the tests that list them.
+    team = f"team-{project_name}"
+    store = server.server.store
+    with store.writing():
+        store.ensure_team(team)
+        store.add_member(team, store.user_row("alice")["id"])
+        store.add_member(team, store.default_user.id)  # the session key reads it back below
     wb = as_user("alice")
-    run = wb.init(entity="demo", project=project_name, config={"lr": 0.1})
+    run = wb.init(entity=team, project=project_name, config={"lr": 0.1})
     run.log({"loss": 1.0})
     run.log({"loss": 0.5})
     run_id = run.id
     run.finish()
-    data = api.ok('query($p: String!, $r: String!) { project(name: $p, entityName: "demo") { run(name: $r) '
-                  '{ user { username } historyLineCount state } } }', {"p": project_name, "r": run_id})
+    data = api.ok('query($e: String!, $p: String!, $r: String!) { project(name: $p, entityName: $e) { run(name: $r) '
+                  '{ user { username } historyLineCount state } } }', {"e": team, "p": project_name, "r": run_id})
     assert data["project"]["run"] == {"user": {"username": "alice"}, "historyLineCount": 2, "state": "finished"}
-    assert [r.id for r in wb.Api().runs(f"demo/{project_name}")] == [run_id]
+    assert [r.id for r in wb.Api().runs(f"{team}/{project_name}")] == [run_id]
 
 
 def test_outsider_cannot_init_into_another_entity(as_user, api, project_name):
