@@ -141,7 +141,9 @@ def test_same_named_fields_never_reach_the_quadratic_validation(demo_api):
     copies = " ".join(f"runs(first: {i}) {{ edges {{ node {{ name }} }} }}" for i in range(1000))
     query = f'{{ project(name: "vision", entityName: "demo") {{ {copies} }} }}'
     status, body, took = send(demo_api.server, "/graphql", json.dumps({"query": query}).encode())
-    assert status == 400 and code(body) == "QUERY_TOO_MANY_FIELDS" and took < 1.0, body
+    # The code says our field limit refused it (it runs before graphql-core's validation); the time
+    # bound only catches a hang, so a loaded CI machine cannot make it flaky.
+    assert status == 400 and code(body) == "QUERY_TOO_MANY_FIELDS" and took < QUICK, body
 
 
 def test_fragments_are_counted_expanded_and_fragment_bombs_measured_quickly(demo_api):
