@@ -411,8 +411,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     keys_format = _keys_format(conn)
     if meta(conn, "schema") == _SCHEMA and meta(conn, "run_keys") == keys_format:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):  # BEGIN IMMEDIATE: two servers may open one file at once
         if meta(conn, "run_keys") != keys_format:  # another process may have done it meanwhile
             conn.execute("DELETE FROM run_keys")
             conn.execute("DELETE FROM run_key_paths")
@@ -437,11 +436,6 @@ def migrate(conn: sqlite3.Connection) -> None:
                 if conn.execute("SELECT 1 FROM sqlite_stat1 WHERE idx = ?", (index,)).fetchone() is None:
                     conn.execute("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", (table, index, stat))
             set_meta(conn, "schema", _SCHEMA)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     conn.execute("ANALYZE sqlite_schema")  # this connection plans with the hints too
 
 
@@ -454,19 +448,13 @@ def migrate_history_columns(conn: sqlite3.Connection) -> None:
         return
     from .store import history_columns  # the store's modules import this one
 
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):  # BEGIN IMMEDIATE: two servers may open one file at once
         if meta(conn, "history_columns") != _HISTORY_COLUMNS:  # another process may have done it meanwhile
             conn.execute("DELETE FROM history_columns")
             for (run_id,) in conn.execute("SELECT id FROM runs WHERE EXISTS"
                                           " (SELECT 1 FROM history h WHERE h.run_id = runs.id)").fetchall():
                 history_columns.rebuild(conn, run_id)
             set_meta(conn, "history_columns", _HISTORY_COLUMNS)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def regex_options() -> "re2.Options":
