@@ -221,3 +221,32 @@ def kill_after_first_outcome(args: list[str], ledger, cwd, timeout: float) -> No
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
+
+
+def sdk_history_row(i: int, steps: int, seed: int = 0) -> dict[str, Any]:
+    """Row `i` of a history as real scripts log one: nested dicts (dotted keys on the server), NaN
+    and ±Infinity every so often, and a `val` group logged on every 10th step only."""
+    row: dict[str, Any] = {"loss": 1.0 / (i + 1 + seed), "train": {"acc": (i % 97) / 97}}
+    if i % 50 == 7:
+        row["loss"] = float("nan")
+    elif i % 50 == 9:
+        row["loss"] = float("inf") if i % 100 == 9 else float("-inf")
+    if i % 10 == 0:
+        row["val"] = {"acc": i / steps, "loss": float("nan") if i % 200 == 0 else 0.5}
+    return row
+
+
+def same_numbers(value: Any) -> Any:
+    """`value` with non-finite numbers as text, whether they came as W&B's strings ("NaN") or as
+    floats, so two readings compare equal (NaN != NaN)."""
+    import math
+
+    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: same_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same_numbers(v) for v in value]
+    return value

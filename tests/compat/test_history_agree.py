@@ -7,12 +7,12 @@ NaN and ±Infinity, keys logged on some steps only, and enough steps that pages 
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
 import pytest
 
+from tests.helpers import same_numbers, sdk_history_row
 from wandb_gql import SyncClient
 
 STEPS = 1_250  # more than one 1,000-step page
@@ -21,28 +21,12 @@ STEPS = 1_250  # more than one 1,000-step page
 def _log(wb: Any, entity: str, project: str, seed: int) -> None:
     run = wb.init(project=project, entity=entity, config={"seed": seed})
     for i in range(STEPS):
-        row: dict[str, Any] = {"loss": 1.0 / (i + 1 + seed), "train": {"acc": (i % 97) / 97}}
-        if i % 50 == 7:
-            row["loss"] = float("nan")
-        elif i % 50 == 9:
-            row["loss"] = float("inf") if i % 100 == 9 else float("-inf")
-        if i % 10 == 0:
-            row["val"] = {"acc": i / STEPS, "loss": float("nan") if i % 200 == 0 else 0.5}
-        run.log(row)
+        run.log(sdk_history_row(i, STEPS, seed))
     run.finish()
 
 
-def _norm(value: Any) -> Any:
-    """W&B hands non-finite numbers through as strings; this client as floats: compare both as text."""
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    return value
-
-
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: _norm(v) for k, v in row.items()} for row in rows]
+    return [same_numbers(row) for row in rows]
 
 
 @pytest.fixture(scope="module")

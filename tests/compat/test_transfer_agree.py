@@ -5,7 +5,6 @@ pointed at each: names, display names, config, summary, tags, notes, group, job 
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import uuid
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import same_numbers, sdk_history_row
 from wandb_gql.server.local import LocalServer
 
 STEPS = 1_100  # more than one 1,000-row page on export and one file_stream batch on import
@@ -23,14 +23,7 @@ def _log(wb: Any, entity: str, project: str, seed: int, exit_code: int) -> None:
                   tags=["baseline", f"s{seed}"], notes=f"seed {seed}", group="g" if seed else None,
                   job_type="train", name=f"copy-{seed}")
     for i in range(STEPS):
-        row: dict[str, Any] = {"loss": 1.0 / (i + 1 + seed), "train": {"acc": (i % 97) / 97}}
-        if i % 50 == 7:
-            row["loss"] = float("nan")
-        elif i % 50 == 9:
-            row["loss"] = float("inf") if i % 100 == 9 else float("-inf")
-        if i % 10 == 0:
-            row["val"] = {"acc": i / STEPS}
-        run.log(row)
+        run.log(sdk_history_row(i, STEPS, seed))
     run.summary["best"] = {"acc": 0.9, "loss": float("nan")}
     run.finish(exit_code=exit_code)
 
@@ -58,20 +51,8 @@ def copied(wb, server, viewer_entity, tmp_path_factory) -> tuple[Any, Any, str, 
         yield a, b, source, target
 
 
-def _norm(value: Any) -> Any:
-    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_norm(v) for v in value]
-    return value
-
-
 def _listing(api: Any, path: str) -> dict[str, dict[str, Any]]:
-    return {run.id: {"name": run.name, "config": _norm(dict(run.config)), "summary": _norm(run.summary_metrics),
+    return {run.id: {"name": run.name, "config": same_numbers(dict(run.config)), "summary": same_numbers(run.summary_metrics),
                      "tags": list(run.tags), "notes": run.notes, "group": run.group, "job_type": run.job_type,
                      "state": run.state}
             for run in api.runs(path)}
@@ -89,9 +70,9 @@ def test_history_rows_are_the_same_through_wandb_api(copied):
     a, b, source, target = copied
     for run_id in [r.id for r in a.runs(source)]:
         ra, rb = a.run(f"{source}/{run_id}"), b.run(f"{target}/{run_id}")
-        scan_a, scan_b = [_norm(r) for r in ra.scan_history()], [_norm(r) for r in rb.scan_history()]
+        scan_a, scan_b = [same_numbers(r) for r in ra.scan_history()], [same_numbers(r) for r in rb.scan_history()]
         assert len(scan_a) == STEPS and scan_b == scan_a
-        keyed_a = [_norm(r) for r in ra.scan_history(keys=["loss", "val.acc"])]
-        assert [_norm(r) for r in rb.scan_history(keys=["loss", "val.acc"])] == keyed_a and keyed_a
-        sampled_a = _norm(ra.history(keys=["loss", "train.acc"], samples=5000, pandas=False))
-        assert _norm(rb.history(keys=["loss", "train.acc"], samples=5000, pandas=False)) == sampled_a
+        keyed_a = [same_numbers(r) for r in ra.scan_history(keys=["loss", "val.acc"])]
+        assert [same_numbers(r) for r in rb.scan_history(keys=["loss", "val.acc"])] == keyed_a and keyed_a
+        sampled_a = same_numbers(ra.history(keys=["loss", "train.acc"], samples=5000, pandas=False))
+        assert same_numbers(rb.history(keys=["loss", "train.acc"], samples=5000, pandas=False)) == sampled_a
