@@ -91,6 +91,8 @@ def test_given_keys_are_accepted_and_nothing_is_generated(env, tmp_path):
 @pytest.mark.parametrize("args,phrase", [
     (["--api-key", "short"], "--api-key"),
     (["--retention", "7 days"], "--retention"),
+    (["--stale-after", "soon"], "--stale-after"),
+    (["--stale-after", "0s"], "--stale-after"),
     (["--seed", "huge"], "--seed"),
     (["--faults", '{"nope": 1}'], "--faults"),
     (["--faults", "[]"], "--faults"),

@@ -84,6 +84,10 @@ def server_command(
     retention: Annotated[str, typer.Option(
         "--retention", metavar="DURATION",
         help="How long deleted runs stay restorable before the purge (e.g. 7d, 12h).")] = "7d",
+    stale_after: Annotated[str, typer.Option(
+        "--stale-after", metavar="DURATION",
+        help="A running run with no heartbeat for this long turns crashed (preempting: preempted), "
+             "as on W&B.")] = "5m",
     api_key: Annotated[Optional[List[str]], typer.Option(
         "--api-key", metavar="KEY", show_default=False,
         help="Accept this key, as the admin user's (repeatable; visible in `ps`: prefer --api-key-file "
@@ -161,6 +165,12 @@ def server_command(
         keep = parse_duration(retention)
     except ValueError as e:
         fail(f"--retention: {e}")
+    try:
+        stale = parse_duration(stale_after)
+    except ValueError as e:
+        fail(f"--stale-after: {e}")
+    if stale.total_seconds() <= 0:
+        fail(f"--stale-after {stale_after}: give a duration above zero, e.g. 5m")
     given: dict[str, Any] = {k: v for k, v in (sizes | counts).items() if v is not None}
     if time_limit is not None:
         try:
@@ -217,7 +227,8 @@ def server_command(
         out.flush()
 
     try:
-        serve(host, port, Server(store, retention=keep, faults=injected, limits=limits, workers=workers),
+        serve(host, port, Server(store, retention=keep, faults=injected, limits=limits, workers=workers,
+                            stale_after=stale),
               on_ready=ready)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port", EXIT_FAILURE)

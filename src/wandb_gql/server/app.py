@@ -34,6 +34,8 @@ from .file_stream import apply_file_stream, checked_file_stream
 from .jsonutil import loads_lenient
 from .resolvers import Context, executable_schema
 from .store import BadInput, Store, Viewer
+from .store import runs as store_runs
+from .._time import ago
 from .store.blobs import md5_b64 as blobs_md5
 
 log = logging.getLogger("wandb_gql.server")
@@ -41,6 +43,7 @@ _EXECUTOR = executor_options()
 _T = TypeVar("_T")
 # Threads doing database work: reads run in parallel (SQLite WAL), writers take turns.
 DEFAULT_WORKERS = 8
+DEFAULT_STALE_AFTER = timedelta(minutes=5)  # W&B's: a run with no heartbeat for 5 minutes is crashed
 # Queries that may return more rows than this share a few of the workers (Server.large).
 LARGE_ROWS = 200
 _NO_LANE = contextlib.nullcontext()
@@ -84,8 +87,9 @@ class Server:
     def __init__(self, store: Store, *, retention: timedelta = timedelta(days=7),
                  faults: Faults | None = None, ephemeral_keys: tuple[str, ...] = (),
                  url_ttl: float = tokens.DEFAULT_TTL, limits: Limits | None = None,
-                 workers: int = DEFAULT_WORKERS) -> None:
+                 workers: int = DEFAULT_WORKERS, stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
         self.store = store
+        self.stale_after = stale_after
         # Database work runs here, off the event loop, so one slow request never holds the others.
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wbgql-db")
         # Large pages are mostly Python work, which one interpreter runs one thread at a time:
@@ -201,6 +205,15 @@ class Server:
         if expired:
             log.info("deleted %d artifact version(s) past their TTL, %d bytes freed", expired, freed)
         return purged
+
+
+    def sweep_stale(self) -> int:
+        """Live runs silent for stale_after turn crashed (or preempted)."""
+        with self.store.writing():
+            swept = store_runs.sweep_stale(self.store.conn, ago(self.stale_after))
+        if swept:
+            log.info("marked %d run(s) with no heartbeat for %s crashed/preempted", swept, self.stale_after)
+        return swept
 
 
 def _format_error(error: GraphQLError) -> dict[str, Any]:
@@ -525,6 +538,25 @@ async def _purge_loop(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
+async def _stale_loop(app: web.Application) -> AsyncIterator[None]:
+    server: Server = app[SERVER]
+    # A tenth of the period: a run turns crashed at most 10% late; a minute at most, 1 s at least.
+    interval = min(60.0, max(1.0, server.stale_after.total_seconds() / 10))
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await server.run(server.sweep_stale)
+            except Exception as e:
+                if not is_busy(e):  # busy: the next round sweeps it
+                    log.exception("stale-run sweep failed")
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+
+
 def create_app(server: Server) -> web.Application:
     app = web.Application(middlewares=[busy_middleware, faults_middleware, auth_middleware], client_max_size=64 * 1024 ** 2)
     app[SERVER] = server
@@ -537,4 +569,5 @@ def create_app(server: Server) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_route("*", "/sdk/{tail:.*}", not_found)
     app.cleanup_ctx.append(_purge_loop)
+    app.cleanup_ctx.append(_stale_loop)
     return app

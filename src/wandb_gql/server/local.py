@@ -14,7 +14,7 @@ from aiohttp import web
 
 from . import private
 from . import seed as seeds
-from .app import DEFAULT_WORKERS, Server, create_app
+from .app import DEFAULT_STALE_AFTER, DEFAULT_WORKERS, Server, create_app
 from .db import DEFAULT_BUSY_TIMEOUT
 from .faults import Faults
 from .store import Store, new_api_key
@@ -42,11 +42,13 @@ class LocalServer:
 
     def __init__(self, db: str | Path | None = ":memory:", *, seed: str | None = None,
                  retention: timedelta = timedelta(days=7), faults: Faults | None = None,
-                 port: int = 0, workers: int = DEFAULT_WORKERS, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+                 port: int = 0, workers: int = DEFAULT_WORKERS, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+                 stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
         self.api_key = new_api_key()  # lives only in this process, never stored
         self._store_args = (db, seed, busy_timeout)
         self._workers = workers
         self._retention, self._faults = retention, faults
+        self._stale_after = stale_after
         self._port = port
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -66,7 +68,8 @@ class LocalServer:
         loop = self._loop = asyncio.new_event_loop()
         try:
             self.server = Server(open_store(*self._store_args), retention=self._retention, faults=self._faults,
-                                 ephemeral_keys=(self.api_key,), workers=self._workers)
+                                 ephemeral_keys=(self.api_key,), workers=self._workers,
+                                 stale_after=self._stale_after)
             self._runner = web.AppRunner(create_app(self.server), access_log=None)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self._port)

@@ -74,7 +74,9 @@ def _run(rng: random.Random, project: str, index: int, created: datetime) -> tup
         "group_name": rng.choice(["baseline", "ablation", "sweep-a", None]),
         "job_type": rng.choice(["train", "train", "eval"]), "sweep_name": sweep,
         "username": rng.choice(USERS), "created_at": format_time(created), "updated_at": heartbeat,
-        "heartbeat_at": heartbeat, "exitcode": None if state == "running" else (0 if finished else 1),
+        # A seeded running run has no heartbeat, so the stale sweep leaves it alone (the demo stays
+        # deterministic) until it streams, e.g. after wandb.init(id=..., resume="must").
+        "heartbeat_at": None if state == "running" else heartbeat, "exitcode": None if state == "running" else (0 if finished else 1),
         "history_line_count": len(rows), "history_keys": orjson.dumps(_history_keys(rows)).decode(),
     }
     return run, rows

@@ -319,6 +319,21 @@ def heartbeat(conn: sqlite3.Connection, run_id: int, state: str) -> None:
     conn.execute("UPDATE runs SET state = ?, heartbeat_at = ? WHERE id = ?", (state, now(), run_id))
 
 
+# What a live run becomes when its heartbeats stop, as on W&B.
+STALE = {"running": "crashed", "preempting": "preempted"}
+
+
+def sweep_stale(conn: sqlite3.Connection, cutoff: str) -> int:
+    """Live runs whose last heartbeat (or creation) is before `cutoff` become crashed, or
+    preempted if they said they were being preempted. A NULL heartbeat_at (the demo seed's
+    running runs) is never swept, so the demo stays as seeded until such a run streams."""
+    stamp = now()
+    return sum(conn.execute(
+        "UPDATE runs SET state = ?, updated_at = ? WHERE state = ? AND deleted_at IS NULL"
+        " AND heartbeat_at IS NOT NULL AND heartbeat_at < ?", (after, stamp, before, cutoff)).rowcount
+        for before, after in STALE.items())
+
+
 # -- bulk loading ----------------------------------------------------------------------------
 _BULK_COLUMNS = ("name", "display_name", "state", "config", "summary", "tags", "group_name", "job_type",
                  "sweep_name", "username", "created_at", "updated_at", "heartbeat_at", "exitcode",
