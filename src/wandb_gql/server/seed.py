@@ -33,6 +33,12 @@ TAGS = ("baseline", "ablation", "prod-candidate", "tmp", "large", "v2")
 HISTORY_STEPS = 12
 
 
+_WANDB = {"cli_version": "0.19.8", "python_version": "3.11.9", "is_jupyter_run": False,
+          "is_kaggle_kernel": False, "start_time": 0, "m": [],
+          "t": {"1": [1, 55], "2": [1, 55], "3": [16, 23, 55], "4": "3.11.9", "5": "0.19.8", "8": [5],
+                "12": "0.19.8", "13": "linux-x86_64"}}
+
+
 def _run(rng: random.Random, project: str, index: int, created: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One run as `runs` columns, and its history rows."""
     state = rng.choice(STATES)
@@ -44,6 +50,9 @@ def _run(rng: random.Random, project: str, index: int, created: datetime) -> tup
         "model": {"value": rng.choice(["resnet50", "vit-b16", "convnext", "mlp"])},
         "optimizer": {"value": {"name": optimizer, "momentum": rng.choice([0.0, 0.9, 0.99])}},
         "data/augment": {"value": rng.random() < 0.5}, "seed": {"value": index % 7},
+        # What the SDK keeps about itself in every run's config; resume="must" counts a run as
+        # existing only when its "t" is there (wandb.Api hides the key, as on W&B).
+        "_wandb": {"value": _WANDB},
     }
     finished = state in ("finished", "killed")
     quality = max(0.0, min(1.0, rng.gauss(0.8, 0.1) - 30 * max(0, lr - 0.01)))
