@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from ..._time import now
 from ..store import BadInput, storage_id
+from ..store import runs as store_runs
 from ._context import Context, ctx
 from .artifact_mutation import ARTIFACT_MUTATIONS
 from .file import file_node
@@ -138,6 +139,21 @@ def mark_run_files_uploaded(_root: Any, info: Any, input: dict[str, Any]) -> dic
     return {"success": True}
 
 
+def rewind_run(_root: Any, info: Any, input: dict[str, Any]) -> dict[str, Any]:
+    """wandb.init(resume_from="id?_step=N") rewinds the run before resuming it."""
+    context = ctx(info)
+    if input["metricName"] != "_step":
+        raise BadInput(f"rewindRun: only the _step metric can be rewound to, not {input['metricName']!r}")
+    # The SDK leaves entity (and project) out when wandb.init was not given them: the viewer's defaults.
+    project = context.require_project(input.get("entityName") or context.viewer.entity,
+                                      input.get("projectName") or "uncategorized")
+    run = context.store.run(project["id"], input["runName"])
+    if run is None:
+        raise BadInput(f"rewindRun: run {input['runName']!r} not found in {project['entity_name']}/{project['name']}")
+    return {"rewoundRun": store_runs.rewind(context.store.conn, run, input["metricValue"]),
+            "clientMutationId": input.get("clientMutationId")}
+
+
 MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "upsertBucket": upsert_bucket,
     "deleteRun": delete_run,
@@ -147,6 +163,7 @@ MUTATION_FIELDS: dict[str, Callable[..., Any]] = {
     "moveRuns": move_runs,
     "createRunFiles": create_run_files,
     "markRunFilesUploaded": mark_run_files_uploaded,
+    "rewindRun": rewind_run,
     **SDK_MUTATIONS,
     **ARTIFACT_MUTATIONS,
     **SWEEP_MUTATIONS,

@@ -14,7 +14,7 @@ import orjson
 
 from ..._time import now
 from .. import sqlfilter
-from . import projects
+from . import history, projects
 from ._common import MAX_PAGE, BadInput, decode_storage_id, json_object_text
 from .users import Viewer
 
@@ -225,7 +225,52 @@ def upsert(conn: sqlite3.Connection, fields: dict[str, Any], viewer: Viewer) -> 
         (project["id"], name, fields.get("state") or "running", viewer.username, stamp, stamp, stamp))
     created = get(conn, project["id"], name)
     assert created is not None  # inserted just above, in this transaction
-    return update(conn, created, fields), True
+    created = update(conn, created, fields)
+    fork_point = _branch_point(created)
+    if fork_point is not None:
+        _fork(conn, created, *fork_point)
+    return get(conn, project["id"], name) or created, True
+
+
+def rewind(conn: sqlite3.Connection, run: sqlite3.Row, step: float) -> sqlite3.Row:
+    """W&B's rewindRun (wandb.init(resume_from="id?_step=N")): the history after `step` goes,
+    and the summary becomes the last row kept, so the run continues from there."""
+    kept = [orjson.loads(text) for (text,) in conn.execute(
+        "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (run["id"], step))]
+    # Rebuilt from the rows kept, so the line count, historyKeys and the columns agree.
+    conn.execute("DELETE FROM history WHERE run_id = ?", (run["id"],))
+    conn.execute("DELETE FROM history_columns WHERE run_id = ?", (run["id"],))
+    conn.execute("UPDATE runs SET history_line_count = 0, history_keys = '{}', summary = ?, updated_at = ?"
+                 " WHERE id = ?", (orjson.dumps(kept[-1] if kept else {}).decode(), now(), run["id"]))
+    if kept:
+        history.append_history(conn, by_id(conn, run["id"]) or run, 0, kept)
+    return by_id(conn, run["id"]) or run
+
+
+def _branch_point(row: sqlite3.Row) -> tuple[str, float] | None:
+    """wandb.init(fork_from="id?_step=N") sends no mutation of its own: the SDK puts
+    {"run_id", "step"} in the new run's config under _wandb.branch_point."""
+    internal = orjson.loads(row["config"]).get("_wandb")
+    point = (internal.get("value") or {}).get("branch_point") if isinstance(internal, dict) else None
+    if not isinstance(point, dict):
+        return None
+    parent, step = point.get("run_id"), point.get("step")
+    if not isinstance(parent, str) or not isinstance(step, (int, float)) or isinstance(step, bool):
+        raise BadInput(f"_wandb.branch_point must be {{run_id: string, step: number}}, got {point!r:.80}")
+    return parent, step
+
+
+def _fork(conn: sqlite3.Connection, child: sqlite3.Row, parent_name: str, step: float) -> None:
+    """As W&B documents fork_from: the new run starts with the parent's history up to `step`
+    and the parent's summary."""
+    parent = get(conn, child["project_id"], parent_name)
+    if parent is None:
+        raise BadInput(f"fork_from: run {parent_name!r} not found in this project; fork a run of the same project")
+    rows = [orjson.loads(text) for (text,) in conn.execute(
+        "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (parent["id"], step))]
+    if rows:
+        history.append_history(conn, child, 0, rows)
+    conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (parent["summary"], child["id"]))
 
 
 _COLUMNS = {  # UpsertBucketInput field -> runs column

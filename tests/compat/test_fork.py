@@ -1,0 +1,50 @@
+"""wandb.init(fork_from="id?_step=N") with the real SDK: the new run starts with the parent's
+history up to step N and the parent's summary, as W&B documents; resume_from (rewindRun) is
+refused by name, not turned into a blank run."""
+
+from __future__ import annotations
+
+
+def test_fork_copies_history_up_to_the_step(wb, server, project_name) -> None:
+    parent = wb.init(project=project_name)
+    for i in range(6):
+        parent.log({"loss": 1.0 / (i + 1)})
+    parent.finish()
+
+    child = wb.init(project=project_name, fork_from=f"{parent.id}?_step=3")
+    child.log({"loss": 0.01})
+    child.finish()
+
+    api = wb.Api(overrides={"base_url": server.base_url})
+    forked = api.run(f"{parent.entity}/{project_name}/{child.id}")
+    rows = list(forked.scan_history(keys=["_step", "loss"]))
+    assert [r["_step"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["loss"] for r in rows] == [1.0, 0.5, 1 / 3, 0.25, 0.01]
+    assert forked.summary["loss"] == 0.01
+    assert api.run(f"{parent.entity}/{project_name}/{parent.id}").lastHistoryStep == 5  # parent untouched
+
+
+def test_resume_from_rewinds_the_run(wb, server, project_name) -> None:
+    first = wb.init(project=project_name)
+    for i in range(6):
+        first.log({"loss": 1.0 / (i + 1)})
+    first.finish()
+
+    again = wb.init(project=project_name, resume_from=f"{first.id}?_step=2")
+    again.log({"loss": 0.02})
+    again.finish()
+
+    api = wb.Api(overrides={"base_url": server.base_url})
+    rewound = api.run(f"{first.entity}/{project_name}/{first.id}")
+    rows = list(rewound.scan_history(keys=["_step", "loss"]))
+    assert [r["_step"] for r in rows] == [0, 1, 2, 3]
+    assert [r["loss"] for r in rows] == [1.0, 0.5, 1 / 3, 0.02]
+    assert rewound.summary["loss"] == 0.02
+
+
+def test_rewind_to_another_metric_is_refused_by_name(api, project_name) -> None:
+    api.ok('mutation($p: String!) { upsertBucket(input: {name: "r1", modelName: $p}) { bucket { id } } }',
+           {"p": project_name})
+    errors = api.gql('mutation($p: String!) { rewindRun(input: {runName: "r1", projectName: $p,'
+                        ' metricName: "epoch", metricValue: 1}) { rewoundRun { id } } }', {"p": project_name}).errors
+    assert "only the _step metric" in errors[0]["message"]
