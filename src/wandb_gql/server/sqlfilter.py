@@ -54,6 +54,11 @@ class FilterSyntaxError(ValueError):
     """A filter or order the server refuses; the message is one line meant for the user."""
 
 
+class UnknownField(FilterSyntaxError):
+    """A name that is no run field. An order by it is refused; a filter on it matches nothing,
+    as on W&B (the client's lint warns before sending one)."""
+
+
 # Filter names that are no run field's `filter` or `name`: W&B's wire name of the sweep field,
 # its snake spelling, and a column the client does not model.
 _ALIASES = {"sweepName": "sweep", "sweep_name": "sweep"}
@@ -444,8 +449,8 @@ def _field(name: str, project_id: int | None = None) -> _Column | _Tags | _Json:
         return _json_field(name, 1, rest.split("."), project_id)
     if root in ("summary", "summaryMetrics") and dot:
         # W&B itself silently matches nothing for these; an error saves a confusing empty result.
-        raise FilterSyntaxError(f'unknown field "{name}": summary keys are "summary_metrics.{rest}"')
-    raise FilterSyntaxError(f'unknown field "{_show(name)[1:-1]}"; known fields: {_KNOWN_FIELDS}')
+        raise UnknownField(f'unknown field "{name}": summary keys are "summary_metrics.{rest}"')
+    raise UnknownField(f'unknown field "{_show(name)[1:-1]}"; known fields: {_KNOWN_FIELDS}')
 
 
 def _json_field(name: str, source: int, segments: list[str], project_id: int | None) -> _Json:
@@ -574,7 +579,14 @@ def _document(doc: Any, depth: int, project_id: int | None) -> Sql:
             subs = [_document(sub, depth + 1, project_id) for sub in value]
             parts.append(_and(subs) if key == "$and" else _or(subs) if key == "$or" else _not(_or(subs)))
         else:
-            parts.append(_condition(_field(key, project_id), value))
+            try:
+                field = _field(key, project_id)
+            except UnknownField:
+                # Still checked, so a bad operator or value is refused whatever the field.
+                _condition(_Column(str(key), "NULL", True, False), value)
+                parts.append(_FALSE)
+            else:
+                parts.append(_condition(field, value))
     return _and(parts)
 
 
