@@ -209,8 +209,11 @@ class Server:
 
     def sweep_stale(self) -> int:
         """Live runs silent for stale_after turn crashed (or preempted)."""
+        cutoff = ago(self.stale_after)
+        if not store_runs.any_stale(self.store.conn, cutoff):
+            return 0
         with self.store.writing():
-            swept = store_runs.sweep_stale(self.store.conn, ago(self.stale_after))
+            swept = store_runs.sweep_stale(self.store.conn, cutoff)
         if swept:
             log.info("marked %d run(s) with no heartbeat for %s crashed/preempted", swept, self.stale_after)
         return swept
