@@ -48,3 +48,12 @@ def test_rewind_to_another_metric_is_refused_by_name(api, project_name) -> None:
     errors = api.gql('mutation($p: String!) { rewindRun(input: {runName: "r1", projectName: $p,'
                         ' metricName: "epoch", metricValue: 1}) { rewoundRun { id } } }', {"p": project_name}).errors
     assert "only the _step metric" in errors[0]["message"]
+
+
+def test_fork_from_a_missing_run_is_an_error_not_a_blank_run(api, project_name) -> None:
+    config = '{"_wandb": {"value": {"branch_point": {"run_id": "nosuchrun", "step": 3}}}}'
+    reply = api.gql('mutation($p: String!, $c: JSONString) { upsertBucket(input: {name: "child", modelName: $p,'
+                    ' config: $c}) { bucket { id } } }', {"p": project_name, "c": config})
+    assert "fork_from: run 'nosuchrun' not found" in reply.errors[0]["message"]
+    count = api.ok('query($p: String!) { project(name: $p) { runCount } }', {"p": project_name})["project"]
+    assert count is None or count["runCount"] == 0  # nothing was created (the mutation rolled back)

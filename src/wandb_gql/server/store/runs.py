@@ -218,6 +218,7 @@ def upsert(conn: sqlite3.Connection, fields: dict[str, Any], viewer: Viewer) -> 
             raise BadInput(f"run id {name!r} belongs to a deleted run in {entity}/{project['name']} and "
                            "cannot be reused; choose another id or restore it with undeleteRuns")
         return update(conn, existing, fields), False
+    fork = _fork_parent(conn, project["id"], fields.get("config"))  # checked before anything is written
     stamp = now()
     conn.execute(
         "INSERT INTO runs (project_id, name, state, username, created_at, updated_at, heartbeat_at)"
@@ -226,9 +227,8 @@ def upsert(conn: sqlite3.Connection, fields: dict[str, Any], viewer: Viewer) -> 
     created = get(conn, project["id"], name)
     assert created is not None  # inserted just above, in this transaction
     created = update(conn, created, fields)
-    fork_point = _branch_point(created)
-    if fork_point is not None:
-        _fork(conn, created, *fork_point)
+    if fork is not None:
+        _fork(conn, created, *fork)
     return get(conn, project["id"], name) or created, True
 
 
@@ -247,25 +247,29 @@ def rewind(conn: sqlite3.Connection, run: sqlite3.Row, step: float) -> sqlite3.R
     return by_id(conn, run["id"]) or run
 
 
-def _branch_point(row: sqlite3.Row) -> tuple[str, float] | None:
+def _fork_parent(conn: sqlite3.Connection, project_id: int, config: Any) -> tuple[sqlite3.Row, float] | None:
     """wandb.init(fork_from="id?_step=N") sends no mutation of its own: the SDK puts
-    {"run_id", "step"} in the new run's config under _wandb.branch_point."""
-    internal = orjson.loads(row["config"]).get("_wandb")
-    point = (internal.get("value") or {}).get("branch_point") if isinstance(internal, dict) else None
+    {"run_id", "step"} in the new run's config under _wandb.branch_point. The parent run and
+    the step, or None for a run that is no fork."""
+    if config is None:
+        return None
+    internal = orjson.loads(json_object_text(config, "config")).get("_wandb")
+    value = internal.get("value") if isinstance(internal, dict) else None
+    point = value.get("branch_point") if isinstance(value, dict) else None
     if not isinstance(point, dict):
         return None
-    parent, step = point.get("run_id"), point.get("step")
-    if not isinstance(parent, str) or not isinstance(step, (int, float)) or isinstance(step, bool):
-        raise BadInput(f"_wandb.branch_point must be {{run_id: string, step: number}}, got {point!r:.80}")
+    parent_name, step = point.get("run_id"), point.get("step")
+    if not isinstance(parent_name, str) or not isinstance(step, (int, float)) or isinstance(step, bool):
+        raise BadInput(f"fork_from: _wandb.branch_point must be {{run_id: string, step: number}}, got {point!r:.80}")
+    parent = get(conn, project_id, parent_name)
+    if parent is None:
+        raise BadInput(f"fork_from: run {parent_name!r} not found in this project; fork a run of the same project")
     return parent, step
 
 
-def _fork(conn: sqlite3.Connection, child: sqlite3.Row, parent_name: str, step: float) -> None:
+def _fork(conn: sqlite3.Connection, child: sqlite3.Row, parent: sqlite3.Row, step: float) -> None:
     """As W&B documents fork_from: the new run starts with the parent's history up to `step`
     and the parent's summary."""
-    parent = get(conn, child["project_id"], parent_name)
-    if parent is None:
-        raise BadInput(f"fork_from: run {parent_name!r} not found in this project; fork a run of the same project")
     rows = [orjson.loads(text) for (text,) in conn.execute(
         "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (parent["id"], step))]
     if rows:
