@@ -547,6 +547,20 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
         raise
 
 
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """A part of the open transaction that is undone alone when it raises."""
+    conn.execute("SAVEPOINT part")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:  # an interrupted statement (time limit) has rolled back everything
+            conn.execute("ROLLBACK TO part")
+            conn.execute("RELEASE part")
+        raise
+    conn.execute("RELEASE part")
+
+
 class Deadline:
     """When a request's work must stop: its time limit passed, or `gone()` says the client left
     (asked at most every 50 ms: it may cost a system call)."""

@@ -12,6 +12,7 @@ from typing import Any
 from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, GraphQLUnionType, build_schema
 
 from ... import documents
+from ..db import savepoint
 from . import _connection, scalars
 from ._context import Context
 from .artifact import ALIAS_FIELDS, ARTIFACT_FIELDS, MANIFEST_FIELDS, MEMBERSHIP_FIELDS
@@ -47,7 +48,7 @@ def executable_schema() -> GraphQLSchema:
                                  ("ArtifactSequence", COLLECTION_FIELDS), ("ArtifactPortfolio", PORTFOLIO_FIELDS),
                                  ("ArtifactType", TYPE_FIELDS)):
         for name, resolve in resolvers.items():
-            fields(type_name)[name].resolve = resolve
+            fields(type_name)[name].resolve = _atomic(resolve) if type_name == "Mutation" else resolve
     for edge in _EDGES:
         fields(edge)["cursor"].resolve = _connection.edge_cursor
     # A producer is always a run; a collection is a sequence unless it is a portfolio (links.py).
@@ -64,6 +65,19 @@ def executable_schema() -> GraphQLSchema:
     assert not missing, f"Run fields without a resolver: {missing}"
     scalars.install(schema)
     return schema
+
+
+def _atomic(resolve: Any) -> Any:
+    """A mutation field that fails leaves nothing half-written: its writes go in a savepoint of
+    the request's transaction, rolled back when it raises (other fields keep theirs, as GraphQL
+    answers each field on its own)."""
+
+    @functools.wraps(resolve)
+    def run(root: Any, info: Any, **args: Any) -> Any:
+        with savepoint(info.context.store.conn):
+            return resolve(root, info, **args)
+
+    return run
 
 
 def _always(type_name: str, *_args: Any) -> str:
