@@ -145,13 +145,19 @@ class RunsMixin(ProjectsMixin):
         """One run, everything about it, by any run path or URL (the run id, not the display name)."""
         entity, project, name = await self.run_path(path)
         data = await self._execute("ProjectRun", {"entity": entity, "project": project, "name": name})
+        node = await self._run_node(data, entity, project, name,
+                                    "use the run id (the last part of its URL), not its display name")
+        return Run.from_node(node, entity, project, self.settings.base_url)
+
+    async def _run_node(self, data: dict[str, Any], entity: str, project: str, name: str,
+                        hint: str) -> dict[str, Any]:
+        """`project { run }` of an answer; a missing project or run is NotFoundError (with `hint`)."""
         if data.get("project") is None:
             raise await self._missing_project(entity, project)
         node = data["project"]["run"]
         if node is None:
-            raise NotFoundError(f"run {entity}/{project}/{name} not found", status=200,
-                                hint="use the run id (the last part of its URL), not its display name")
-        return Run.from_node(node, entity, project, self.settings.base_url)
+            raise NotFoundError(f"run {entity}/{project}/{name} not found", status=200, hint=hint)
+        return dict(node)
 
     async def _live(self, entity: str, project: str, ids: Sequence[str]) -> dict[str, str]:
         """Run id -> storage id of the live runs among ids: how mutations pin what they act on."""

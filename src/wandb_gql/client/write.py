@@ -282,13 +282,8 @@ class WriteMixin(RunsMixin):
 
     async def _write_state(self, entity: str, project: str, name: str) -> dict[str, Any]:
         data = await self._execute("RunWriteState", {"entity": entity, "project": project, "name": name})
-        if data.get("project") is None:
-            raise await self._missing_project(entity, project)
-        node = data["project"]["run"]
-        if node is None:
-            raise NotFoundError(f"run {entity}/{project}/{name} not found", status=200,
-                                hint="create it first with create_run(), or check the run id")
-        return dict(node)
+        return await self._run_node(data, entity, project, name,
+                                    "create it first with create_run(), or check the run id")
 
 
 def _chunks(lines: list[str], batch: int) -> Iterable[list[str]]:
