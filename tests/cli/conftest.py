@@ -90,6 +90,23 @@ def requests_seen(server: LocalServer) -> int:
     return server.server.faults.counts["requests"]
 
 
+def rest_of(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """The rest of a child's stdout and stderr once it ends. stdout is read through the same
+    buffered pipe as an earlier readline(): communicate() reads the raw fd and would lose what
+    readline() already pulled in (on a busy machine, several KB cut mid-line). stderr is drained
+    in a thread so a chatty child cannot block on it meanwhile."""
+    import threading
+
+    assert proc.stdout is not None and proc.stderr is not None
+    err: list[str] = []
+    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    out = proc.stdout.read()
+    proc.wait(timeout)
+    drain.join(timeout)
+    return out, "".join(err)
+
+
 def parse_jsonl(text: str) -> list[Any]:
     import json
 

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Recorder
 from wandb_gql.server.local import LocalServer
 
-from .conftest import parse_jsonl, run_process
+from .conftest import parse_jsonl, rest_of, run_process
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "cleanup-policy.toml"
 
@@ -202,9 +202,7 @@ def test_jsonl_outcomes_stream_while_the_apply_runs(demo, caller, tmp_path):
     try:
         first = proc.stdout.readline()
         still_running = proc.poll() is None
-        rest = proc.stdout.read()
-        err = proc.stderr.read()
-        proc.wait(120)
+        rest, err = rest_of(proc, 120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -226,7 +224,7 @@ def test_interrupted_apply_then_ledger_resume_finishes_exactly_the_plan(wbgql, d
         first = proc.stdout.readline()  # one outcome is known: the apply is under way
         assert first, proc.stderr.read() if proc.poll() is not None else "no outcome"
         proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
-        out, err = proc.communicate(timeout=60)
+        out, err = rest_of(proc)
     finally:
         proc.kill()
         caller.faults({})
