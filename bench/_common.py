@@ -21,7 +21,7 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import orjson
 
@@ -194,14 +194,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(db: Path, *, faults: dict | None = None) -> Iterator[tuple[str, str]]:
-    """`wbgql server` as a subprocess; yields (base_url, api_key) once /healthz answers."""
+def server_process(db: Path, *, faults: dict | None = None, args: Sequence[str] = ()) -> Iterator[tuple[str, str]]:
+    """`wbgql server` as a subprocess (`args`: more of its options, e.g. --workers 1); yields
+    (base_url, api_key) once /healthz answers."""
     port = _free_port()
     api_key = "local-" + secrets.token_hex(24)
     log = open(Path(db).with_suffix(".server.log"), "w")
     extra = ["--faults", orjson.dumps(faults).decode()] if faults else []
     proc = subprocess.Popen([str(BIN / "wbgql"), "server", "--db", str(db), "--port", str(port),
-                             "--api-key", api_key, *extra], stdout=log, stderr=subprocess.STDOUT)
+                             "--api-key", api_key, *extra, *args], stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -250,6 +251,11 @@ def wandb_env(base_url: str, api_key: str) -> None:
 
 
 # -- small helpers -----------------------------------------------------------------------------
+def load_average() -> str:
+    """The 1/5/15-minute load averages, for the notes beside a figure (the machine is shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 

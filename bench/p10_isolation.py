@@ -1,0 +1,298 @@
+"""P10: isolation — a quick query stays quick while other clients page 100k runs (issue 11).
+
+One `wbgql server` process over P9's project of 100,000 runs (`p9-100k.db`, reused; made by
+make_data if missing, ~5 min). K pager processes (default K = 1, 2, 4) each page through every
+run ordered by `-summary_metrics.loss`, 1,000 a page, with the projection `wbgql runs list
+--order -summary.loss` sends (ProjectRuns, the table's fields, no config or summary), over a
+keep-alive connection of their own. Meanwhile this process sends the `Viewer` query (the one
+`wbgql` sends for whoami and its auth checks) one at a time, one every ~20 ms, and records each
+latency. Reported per K: viewer p50/p95/p99/max while all K pagers were under way (from the last
+pager's first request to the first pager's last answer), the pagers' runs/s, and the server
+process's CPU (seconds per second of wall, from /proc); and the same viewer figures with no
+pagers (baseline). Each server setting (`--workers`: the default, and 1) gets a server of its own.
+
+Target (issue 11): viewer p95 < 50 ms while other clients page 100k runs ordered by a metric.
+
+    /work/venv/bin/python bench/p10_isolation.py [--pagers 1,2,4] [--workers default,1]
+        [--pages N] [--baseline 10] [--interval 0.02] [--json OUT]
+    /work/venv/bin/python bench/p10_isolation.py --quick     # K=2, 20 pages each, default workers
+
+The API key reaches the pagers in their environment, never on their command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DB, ENTITY, PROJECT, load_average, make_data, server_cpu, server_process  # noqa: E402
+
+TARGET_MS = 50.0
+_KEY_ENV = "WBGQL_P10_KEY"
+
+
+# -- one keep-alive GraphQL connection (prober and pagers) ------------------------------------
+class Connection:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        parts = urlsplit(base_url)
+        self.http = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+        self.headers = {"Content-Type": "application/json",
+                        "Authorization": "Basic " + base64.b64encode(f"api:{api_key}".encode()).decode()}
+
+    def post(self, body: bytes) -> dict[str, Any]:
+        self.http.request("POST", "/graphql", body, self.headers)
+        reply = self.http.getresponse()
+        data = orjson.loads(reply.read())
+        if reply.status != 200 or data.get("errors"):
+            raise RuntimeError(f"HTTP {reply.status}: {str(data)[:300]}")
+        return data["data"]
+
+
+# -- the pager: a process of its own ----------------------------------------------------------
+def pager_main(base_url: str, pages: int) -> None:
+    """Page through the project with the request read from stdin, printing one line per page:
+    `ready` before the first request, `page <seconds> <runs>` after each, `done` at the end."""
+    template = orjson.loads(sys.stdin.buffer.read())
+    conn = Connection(base_url, os.environ[_KEY_ENV])
+    after, done = None, 0
+    print("ready", flush=True)
+    while True:
+        started = time.perf_counter()
+        runs = conn.post(orjson.dumps({**template, "variables": {**template["variables"], "after": after}}))
+        runs = runs["project"]["runs"]
+        done += 1
+        print(f"page {time.perf_counter() - started:.6f} {len(runs['edges'])}", flush=True)
+        if not runs["pageInfo"]["hasNextPage"] or done == pages:
+            break
+        after = runs["pageInfo"]["endCursor"]
+    print("done", flush=True)
+
+
+def runs_list_request(per_page: int = 1000) -> dict[str, Any]:
+    """ProjectRuns as `wbgql runs list bench/p10k --order -summary.loss` sends it (table view)."""
+    from wandb_gql.documents import document
+    from wandb_gql.export import TABLE_COLUMNS
+    from wandb_gql.filters import compile_order
+    from wandb_gql.models import RUN_FIELDS
+
+    flags = {f.flag: f.name in TABLE_COLUMNS for f in RUN_FIELDS if f.optional}
+    return {"query": document("ProjectRuns"), "operationName": "ProjectRuns", "variables": {
+        "entity": ENTITY, "project": PROJECT, "filters": "{}", "order": compile_order("-summary.loss"),
+        "withConfig": False, "configKeys": None, "withSummary": False, "summaryKeys": None,
+        "first": per_page, "after": None, **flags}}
+
+
+class Pager:
+    """A pager process and what its lines said, with this process's clock."""
+
+    def __init__(self, base_url: str, api_key: str, request: dict[str, Any], pages: int) -> None:
+        self.ready_at: float | None = None
+        self.done_at: float | None = None
+        self.pages: list[tuple[float, float, int]] = []  # (answered at, seconds, runs)
+        env = {**os.environ, _KEY_ENV: api_key}
+        self.proc = subprocess.Popen([sys.executable, __file__, "--pager-of", base_url, "--pages", str(pages)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(orjson.dumps(request))
+        self.proc.stdin.close()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode().split()
+            now = time.perf_counter()
+            if line[0] == "ready":
+                self.ready_at = now
+            elif line[0] == "page":
+                self.pages.append((now, float(line[1]), int(line[2])))
+            elif line[0] == "done":
+                self.done_at = now
+
+    def wait(self) -> None:
+        self.proc.wait()
+        self.reader.join()
+        if self.proc.returncode != 0 or self.done_at is None:
+            assert self.proc.stderr is not None
+            raise RuntimeError(f"pager failed ({self.proc.returncode}): {self.proc.stderr.read().decode()[-500:]}")
+
+    def runs_between(self, t0: float, t1: float) -> int:
+        return sum(n for at, _, n in self.pages if t0 < at <= t1)
+
+
+# -- the prober ---------------------------------------------------------------------------------
+class Prober:
+    """Viewer queries, one at a time, one every `interval` s (or right after a slower answer),
+    until stopped: (sent at, seconds, server CPU s so far) for each."""
+
+    def __init__(self, base_url: str, api_key: str, interval: float) -> None:
+        from wandb_gql.documents import document
+
+        self.conn = Connection(base_url, api_key)
+        self.body = orjson.dumps({"query": document("Viewer"), "operationName": "Viewer", "variables": {}})
+        self.base_url, self.interval = base_url, interval
+        self.samples: list[tuple[float, float, float | None]] = []
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.conn.post(self.body)  # the document is parsed and cached before anything is timed
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                sent = time.perf_counter()
+                answer = self.conn.post(self.body)
+                took = time.perf_counter() - sent
+                assert answer["viewer"]["username"]
+                self.samples.append((sent, took, server_cpu(self.base_url)))
+                self.stop.wait(max(0.0, self.interval - took))
+        except BaseException as e:  # reported by the caller, not lost in a thread
+            self.error = e
+
+    def __enter__(self) -> "Prober":
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
+def percentile(sorted_xs: list[float], p: float) -> float:
+    """Nearest rank: the smallest value with at least p of the samples at or below it."""
+    return sorted_xs[max(0, math.ceil(p * len(sorted_xs)) - 1)]
+
+
+def latency_figures(samples: list[tuple[float, float, float | None]], t0: float, t1: float) -> dict[str, Any]:
+    inside = [s for s in samples if t0 <= s[0] <= t1]
+    took = sorted(s[1] * 1000 for s in inside)
+    if not took:
+        raise RuntimeError("no viewer answer fell inside the window: the pagers finished too soon")
+    out: dict[str, Any] = {"n": len(took), "window_s": t1 - t0, "p50_ms": percentile(took, 0.50),
+                           "p95_ms": percentile(took, 0.95), "p99_ms": percentile(took, 0.99), "max_ms": took[-1]}
+    cpu = [(s[0], s[2]) for s in inside if s[2] is not None]
+    if len(cpu) >= 2 and cpu[-1][0] > cpu[0][0]:
+        out["server_cpu_per_s"] = (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0])
+    return out
+
+
+# -- the phases ---------------------------------------------------------------------------------
+def baseline(base_url: str, api_key: str, interval: float, seconds: float) -> dict[str, Any]:
+    load = load_average()
+    with Prober(base_url, api_key, interval) as prober:
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+    out = latency_figures(prober.samples, t0, time.perf_counter())
+    out.update(load_before=load, load_after=load_average())
+    return out
+
+
+def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: int) -> dict[str, Any]:
+    """Viewer latencies while all k pagers are under way, and the pagers' throughput."""
+    load = load_average()
+    request = runs_list_request()
+    with Prober(base_url, api_key, interval) as prober:
+        pagers = [Pager(base_url, api_key, request, pages) for _ in range(k)]
+        try:
+            for pager in pagers:
+                pager.wait()
+        finally:
+            for pager in pagers:
+                if pager.proc.poll() is None:
+                    pager.proc.kill()
+    t0 = max(p.ready_at for p in pagers if p.ready_at is not None)
+    t1 = min(p.done_at for p in pagers if p.done_at is not None)
+    out = latency_figures(prober.samples, t0, t1)
+    window_runs = sum(p.runs_between(t0, t1) for p in pagers)
+    page_s = sorted(s for p in pagers for _, s, _ in p.pages)
+    out.update(
+        pagers=k, runs_each=[sum(n for _, _, n in p.pages) for p in pagers],
+        runs_per_s=window_runs / (t1 - t0),  # every pager together, while all were under way
+        wall_each_s=[p.done_at - p.ready_at for p in pagers if p.done_at and p.ready_at],
+        page_p50_ms=percentile(page_s, 0.5) * 1000, page_max_ms=page_s[-1] * 1000,
+        load_before=load, load_after=load_average())
+    return out
+
+
+def bench(pagers: list[int], workers: list[str], *, pages: int = 0, interval: float = 0.02,
+          baseline_s: float = 10.0, runs: int = 100_000,
+          on_result: Callable[[str, str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """{workers setting: {"baseline": ..., "K=1": ..., ...}}; `pages` 0 = every page."""
+    data = make_data(DEFAULT_DB.with_name(f"p9-{runs // 1000}k.db"), runs)
+    figures: dict[str, Any] = {"runs": runs, "pages_per_pager": pages or math.ceil(runs / 1000),
+                               "interval_s": interval}
+    for setting in workers:
+        args = [] if setting == "default" else ["--workers", setting]
+        results: dict[str, Any] = {}
+        with server_process(data, args=args) as (base_url, api_key):
+            results["baseline"] = baseline(base_url, api_key, interval, baseline_s)
+            if on_result:
+                on_result(setting, "baseline", results["baseline"])
+            for k in pagers:
+                results[f"K={k}"] = under_pagers(base_url, api_key, k, interval, pages)
+                if on_result:
+                    on_result(setting, f"K={k}", results[f"K={k}"])
+        figures[f"workers {setting}"] = results
+    return figures
+
+
+def line(setting: str, phase: str, f: dict[str, Any]) -> str:
+    verdict = "OK" if f["p95_ms"] < TARGET_MS else "MISSED"
+    text = (f"  workers {setting:<7} {phase:<8} viewer p50 {f['p50_ms']:6.1f}  p95 {f['p95_ms']:6.1f}  "
+            f"p99 {f['p99_ms']:6.1f}  max {f['max_ms']:6.1f} ms  (n={f['n']}, {f['window_s']:.1f} s)")
+    if "runs_per_s" in f:
+        text += f"  pagers {f['runs_per_s']:,.0f} runs/s, page p50 {f['page_p50_ms']:.0f} ms"
+    if "server_cpu_per_s" in f:
+        text += f"  server CPU {f['server_cpu_per_s']:.2f} s/s"
+    return text + f"  load {f['load_before']} -> {f['load_after']}  p95 < {TARGET_MS:.0f} ms {verdict}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pagers", default="1,2,4", help="pager process counts K, comma-separated")
+    parser.add_argument("--workers", default="default,1",
+                        help="server --workers settings, comma-separated ('default': the server's own)")
+    parser.add_argument("--pages", type=int, default=0, help="pages each pager reads (default 0: every page)")
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between viewer queries")
+    parser.add_argument("--baseline", type=float, default=10.0, help="seconds of viewer queries with no pagers")
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="K=2, 20 pages each, default workers, 3 s baseline")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--pager-of", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pager_of:
+        pager_main(args.pager_of, args.pages)
+        return
+    if args.quick:
+        args.pagers, args.workers, args.pages, args.baseline = "2", "default", 20, 3.0
+    pagers = [int(k) for k in args.pagers.split(",")]
+    workers = [w.strip() for w in args.workers.split(",")]
+    if any(k < 1 for k in pagers) or any(w != "default" and not w.isdigit() for w in workers):
+        parser.error("--pagers takes counts >= 1; --workers takes 'default' or counts")
+    print(f"P10 — viewer latency while K pagers list {args.runs:,} runs by -summary_metrics.loss "
+          f"({os.cpu_count()} CPUs; load average {load_average()})", flush=True)
+    figures = bench(pagers, workers, pages=args.pages, interval=args.interval, baseline_s=args.baseline,
+                    runs=args.runs, on_result=lambda s, p, f: print(line(s, p, f), flush=True))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
