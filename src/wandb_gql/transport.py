@@ -210,14 +210,18 @@ class _WireTransport(AIOHTTPTransport):
         body: dict[str, Any] = {"query": text, "operationName": request.operation_name}
         if request.variable_values:
             body["variables"] = request.variable_values
-        status, payload = await self.post(self.url, orjson.dumps(body))
+        status, payload, raw = await self.post(self.url, orjson.dumps(body))
         if not isinstance(payload, dict) or not ("data" in payload or "errors" in payload):
             raise TransportError(f"not a GraphQL response (HTTP {status}): {str(payload)[:200]!r}")
-        return ExecutionResult(data=payload.get("data"), errors=payload.get("errors"))
+        data = payload.get("data")
+        if isinstance(data, dict):
+            data = Data(data)
+            data.nonfinite = b'"NaN"' in raw or b'Infinity"' in raw
+        return ExecutionResult(data=data, errors=payload.get("errors"))
 
-    async def post(self, url: str, data: bytes) -> tuple[int, Any]:
-        """One POST on the session (its auth headers, timeouts, TLS): status and the decoded body,
-        any non-2xx raised as the library's error."""
+    async def post(self, url: str, data: bytes) -> tuple[int, Any, bytes]:
+        """One POST on the session (its auth headers, timeouts, TLS): status, the decoded body and
+        the raw one; any non-2xx raised as the library's error."""
         assert self.session is not None, "transport used outside its client"
         try:
             async with self.session.post(url, data=data, ssl=self.ssl) as resp:
@@ -243,7 +247,21 @@ class _WireTransport(AIOHTTPTransport):
             payload = raw[:200].decode(errors="replace")
         if not 200 <= status < 300:
             raise _status_error(status, payload, headers, self._secret)
-        return status, payload
+        return status, payload, raw
+
+
+class Data(dict[str, Any]):
+    """A response's `data`, knowing whether its body held W&B's strings for NaN and ±Infinity
+    anywhere (one byte search of the body, done anyway by C code): readers of logged values
+    skip their pass that turns those strings back into floats when it did not."""
+
+    nonfinite = True
+
+
+def holds_nonfinite(data: dict[str, Any]) -> bool:
+    """Whether `data` (an execute() answer) may hold W&B's NaN/Infinity strings: yes unless its
+    body was seen to have none."""
+    return getattr(data, "nonfinite", True)
 
 
 class Transport:

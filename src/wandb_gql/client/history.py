@@ -32,6 +32,7 @@ import orjson
 from ..errors import NotFoundError, UsageError
 from ..export_history import decode_value
 from ..models import Run
+from ..transport import holds_nonfinite
 from .runs import Filters, RunsMixin
 
 DEFAULT_SAMPLES = 500  # what W&B's run.history() samples when not told
@@ -58,11 +59,10 @@ def _project(row: dict[str, Any], keys: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows the server projected, with W&B's NaN/Infinity strings as floats. Most pages hold
-    none: one look at their JSON text (C speed) spares a Python pass over every value."""
-    text = orjson.dumps(rows)
-    if b'"NaN"' not in text and b'Infinity"' not in text:
+def _decoded(rows: list[dict[str, Any]], nonfinite: bool) -> list[dict[str, Any]]:
+    """Rows the server projected, with W&B's NaN/Infinity strings as floats. Most answers hold
+    none (`nonfinite` false: the transport saw none in their body): their rows pass untouched."""
+    if not nonfinite:
         return rows
     return [{k: decode_value(v) for k, v in row.items()} for row in rows]
 
@@ -181,13 +181,14 @@ class HistoryMixin(RunsMixin):
                 feeder.cancel()
                 await asyncio.gather(feeder, return_exceptions=True)
 
-    async def _history_run(self, run: Run, operation: str, variables: dict[str, Any]) -> dict[str, Any]:
+    async def _history_run(self, run: Run, operation: str, variables: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The run's node in the answer, and whether the answer may hold NaN/Infinity strings."""
         data = await self._execute(operation, {"entity": run.entity, "project": run.project, "name": run.name,
                                                **variables})
         node = (data.get("project") or {}).get("run")
         if node is None:
             raise NotFoundError(f"run {run.path} not found (deleted while its history was read?)")
-        return dict(node)
+        return dict(node), holds_nonfinite(data)
 
     async def _one_run(self, run: Run, keys: list[str] | None, full: bool, samples: int, min_step: int | None,
                        max_step: int | None, page_size: int) -> AsyncIterator[HistoryChunk]:
@@ -201,7 +202,7 @@ class HistoryMixin(RunsMixin):
 
     async def _unkeyed_sample(self, run: Run, samples: int, min_step: int | None,
                               max_step: int | None) -> AsyncIterator[list[dict[str, Any]]]:
-        node = await self._history_run(run, "RunHistory", {"minStep": min_step, "maxStep": max_step,
+        node, _ = await self._history_run(run, "RunHistory", {"minStep": min_step, "maxStep": max_step,
                                                            "samples": samples})
         every = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
         if every:
@@ -220,7 +221,7 @@ class HistoryMixin(RunsMixin):
                 raise NotFoundError(f"run {run.path} not found (deleted while its history was read?)")
         for run in batch:
             # As the SDK's run.history(keys) does, rows are taken as the server projected them.
-            rows = _decoded((found[run.name].get("sampledHistory") or [[]])[0])
+            rows = _decoded((found[run.name].get("sampledHistory") or [[]])[0], holds_nonfinite(data))
             if rows:
                 yield run, rows
             yield run, []
@@ -236,14 +237,15 @@ class HistoryMixin(RunsMixin):
             if high <= low:
                 return
             if keys is None:
-                node = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
+                node, _ = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
                                                                         "samples": page_size})
                 rows = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
             else:
                 # The server tests and projects the keys (reading only theirs, not whole rows).
                 spec = {"keys": [STEP, *keys], "minStep": low, "maxStep": high - 1, "samples": page_size}
-                node = await self._history_run(run, "RunSampledHistoryPage", {"specs": [orjson.dumps(spec).decode()]})
-                rows = _decoded((node.get("sampledHistory") or [[]])[0])
+                node, nonfinite = await self._history_run(run, "RunSampledHistoryPage",
+                                                          {"specs": [orjson.dumps(spec).decode()]})
+                rows = _decoded((node.get("sampledHistory") or [[]])[0], nonfinite)
             info = node.get("historyKeys") or {}
             if isinstance(info, str):
                 info = orjson.loads(info)
