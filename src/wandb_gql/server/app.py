@@ -26,7 +26,7 @@ from graphql.error import GraphQLSyntaxError
 
 from .db import Busy, Deadline, is_busy, time_limit
 from .executor import DEADLINE, executor_options
-from . import tokens
+from . import cors, tokens
 from .faults import Faults
 from .limits import LimitExceeded, Limits, Shape, check_cost, check_shape, cost, measure
 from .bodies import ClientGone, read_body, refuse_unread
@@ -321,7 +321,7 @@ async def file_stream_handler(request: web.Request) -> web.StreamResponse:
     server: Server = request.app[SERVER]
     store = server.store
     try:
-        raw = await read_body(request, server.limits.max_stream_body)
+        raw = await read_body(request, server.limits.max_stream_body, "--max-stream-body")
     except LimitExceeded as e:
         return await refuse_unread(request, _json({"error": e.message}, e.status))
     try:
@@ -567,6 +567,8 @@ def create_app(server: Server) -> web.Application:
     app.router.add_post("/files/{entity}/{project}/{run}/file_stream", file_stream_handler)
     app.router.add_route("PUT", "/storage/{token}", storage_handler)
     app.router.add_get("/storage/{token}", storage_handler)
+    app.router.add_route("OPTIONS", "/storage/{token}", cors.preflight)  # storage only: cors.py
+    app.on_response_prepare.append(cors.on_response_prepare)
     app.router.add_route("*", "/_local/faults", faults_handler)
     app.router.add_post("/_local/purge", purge_handler)
     app.router.add_get("/healthz", healthz)

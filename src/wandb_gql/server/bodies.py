@@ -11,13 +11,14 @@ from aiohttp.web_protocol import RequestPayloadError
 from .limits import LimitExceeded
 
 
-async def read_body(request: web.Request, cap: int) -> bytes:
+async def read_body(request: web.Request, cap: int, option: str = "--max-body") -> bytes:
     """The request body, refused as soon as it passes `cap` bytes. aiohttp inflates a gzip or
     deflate body as it is read, so the cap counts inflated bytes and a bomb is never inflated
-    past it; an uncompressed body that announces more is refused before any of it is read."""
+    past it; an uncompressed body that announces more is refused before any of it is read.
+    `option` is the `wbgql server` option that sets `cap`, named in the refusal."""
     declared = request.content_length
     if declared is not None and declared > cap and not request.headers.get("Content-Encoding"):
-        raise too_large(cap)
+        raise too_large(cap, option)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -31,13 +32,14 @@ async def read_body(request: web.Request, cap: int) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > cap:
-            raise too_large(cap)
+            raise too_large(cap, option)
         chunks.append(chunk)
 
 
-def too_large(cap: int) -> LimitExceeded:
+def too_large(cap: int, option: str) -> LimitExceeded:
     return LimitExceeded("BODY_TOO_LARGE", f"request body is larger than {cap:,} bytes (after decompression), "
-                         "the server's limit; send less per request", status=413)
+                         f"the server's {option}; send less per request, or start the server with a larger "
+                         f"limit (wbgql server {option} 16MiB)", status=413)
 
 
 async def refuse_unread(request: web.Request, response: web.Response) -> web.StreamResponse:

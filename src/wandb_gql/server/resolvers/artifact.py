@@ -70,9 +70,18 @@ def files(artifact: Row, info: Any, names: list[str] | None = None, after: str |
     rows, more = context.store.artifact_files(artifact["id"], names, size, _name_after(after))
     return _connection.connection(
         rows, more=more, after=after, cursor=lambda r: _connection.opaque("ArtifactFile", 0) + "." + r["name"],
-        node=lambda r: file_node(context, artifact, r["name"], r["md5"], r["size"] if r["size"] is not None
-                                 else r["stored_size"], r["mimetype"]),
+        node=lambda r: _file_or_reference(context, artifact, r),
         totalCount=context.store.count_artifact_files(artifact["id"]), uploadHeaders=[])
+
+
+def _file_or_reference(context: Context, artifact: Row, row: sqlite3.Row) -> dict[str, Any]:
+    node = file_node(context, artifact, row["name"], row["md5"],
+                     row["size"] if row["size"] is not None else row["stored_size"], row["mimetype"])
+    if row["ref"] is not None:
+        # No bytes of a reference are here to hand out: its URLs are where it points (the SDK
+        # reads a reference from there and ignores directUrl), and nothing of it is stored.
+        node.update(url=row["ref"], directUrl=row["ref"], storagePath=None)
+    return node
 
 
 def _name_after(after: str | None) -> str | None:

@@ -82,7 +82,7 @@ PROJECT_FIELDS: dict[str, Callable[..., Any]] = {
     "readOnly": lambda p, _i: False,
     "lastActive": lambda p, i: ctx(i).store.project_last_active(p),
     "user": lambda p, i: user_node(ctx(i).store, ctx(i).store.username(p["user_id"])),
-    "run": lambda p, i, name: ctx(i).store.run(p["id"], name),
+    "run": lambda p, i, name, desc=None: ctx(i).store.run(p["id"], name),
     "bucket": _bucket,
     "runs": _runs,
     "deletedRuns": _deleted_runs,

@@ -340,19 +340,41 @@ def commit(conn: sqlite3.Connection, row: sqlite3.Row) -> sqlite3.Row:
     return by_id(conn, row["id"])  # type: ignore[return-value]
 
 
+# A committed version's reference entries (`add_reference`), read from its manifest: W&B lists
+# them among the version's files (wandb/wandb#5808: "Artifact.files() in GraphQL ... does include
+# references") and the SDK downloads only what `files` lists, fetching a reference itself from
+# where it points. No bytes are stored for them, so they have no artifact_files row (which blobs
+# and storage bytes count). The manifest is read only when the version has more entries than rows.
+_REFERENCES = ("SELECT j.key AS name, json_extract(j.value, '$.digest') AS md5,"
+               " json_extract(j.value, '$.size') AS size, NULL AS mimetype, NULL AS stored_size,"
+               " json_extract(j.value, '$.ref') AS ref"
+               " FROM artifacts a JOIN blobs m ON m.md5 = a.manifest_md5, json_each(CAST(m.data AS TEXT), '$.contents') j"
+               " WHERE a.id = ? AND a.state = 'COMMITTED'"
+               " AND a.file_count > (SELECT count(*) FROM artifact_files WHERE artifact_id = a.id)"
+               " AND json_type(j.value, '$.ref') = 'text'")
+_STORED = ("SELECT f.name, f.md5, f.size, f.mimetype, b.size AS stored_size, NULL AS ref FROM artifact_files f"
+           " LEFT JOIN blobs b ON b.md5 = f.md5 WHERE f.artifact_id = ?")
+
+
 def files_page(conn: sqlite3.Connection, artifact_id: int, names: list[str] | None, first: int,
                after: str | None) -> tuple[list[sqlite3.Row], bool]:
-    sql, params = ("SELECT f.*, b.size AS stored_size FROM artifact_files f LEFT JOIN blobs b ON b.md5 = f.md5"
-                   " WHERE f.artifact_id = ? AND f.name > ?"), [artifact_id, after or ""]
+    """Stored files and references by name; a reference's `ref` is its URI (None for a stored file).
+    Each kind is paged on its own, so a page reads at most `first` + 1 rows of each."""
+    where, params = "name > ?", [after or ""]
     if names:
-        sql += f" AND f.name IN ({','.join('?' * len(names))})"
+        where += f" AND name IN ({','.join('?' * len(names))})"
         params += names
-    rows = conn.execute(sql + " ORDER BY f.name LIMIT ?", (*params, first + 1)).fetchall()
+    rows: list[sqlite3.Row] = []
+    for source in (_STORED, _REFERENCES):
+        rows += conn.execute(f"SELECT * FROM ({source}) WHERE {where} ORDER BY name LIMIT ?",
+                             (artifact_id, *params, first + 1)).fetchall()
+    rows.sort(key=lambda r: r["name"])  # code point order is SQLite's (UTF-8 bytes) order
     return rows[:first], len(rows) > first
 
 
 def count_files(conn: sqlite3.Connection, artifact_id: int) -> int:
-    return int(conn.execute("SELECT count(*) FROM artifact_files WHERE artifact_id = ?", (artifact_id,)).fetchone()[0])
+    return int(conn.execute(f"SELECT (SELECT count(*) FROM artifact_files WHERE artifact_id = ?)"
+                            f" + (SELECT count(*) FROM ({_REFERENCES}))", (artifact_id, artifact_id)).fetchone()[0])
 
 
 # -- lineage ---------------------------------------------------------------------------------
