@@ -194,14 +194,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(db: Path, *, faults: dict | None = None, args: Sequence[str] = ()) -> Iterator[tuple[str, str]]:
-    """`wbgql server` as a subprocess (`args`: more of its options, e.g. --workers 1); yields
+def server_process(db: Path, *, faults: dict | None = None, args: Sequence[str] = (),
+                   command: Sequence[str] | None = None) -> Iterator[tuple[str, str]]:
+    """`wbgql server` as a subprocess (`args`: more of its options, e.g. --workers 1; `command`:
+    what to run instead of `wbgql`, e.g. a wrapper that instruments the server); yields
     (base_url, api_key) once /healthz answers."""
     port = _free_port()
     api_key = "local-" + secrets.token_hex(24)
     log = open(Path(db).with_suffix(".server.log"), "w")
     extra = ["--faults", orjson.dumps(faults).decode()] if faults else []
-    proc = subprocess.Popen([str(BIN / "wbgql"), "server", "--db", str(db), "--port", str(port),
+    proc = subprocess.Popen([*(command or [str(BIN / "wbgql")]), "server", "--db", str(db), "--port", str(port),
                              "--api-key", api_key, *extra, *args], stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -62,6 +62,95 @@ class Connection:
         return data["data"]
 
 
+# -- what-if: the same server with one thing changed, from outside src/ -------------------------
+_WHATIF_ENV = "WBGQL_P10_WHATIF"
+
+
+def whatif_server(argv: list[str]) -> None:
+    """Run `wbgql <argv>` with the what-ifs in $WBGQL_P10_WHATIF (JSON) applied first:
+    switch: sys.setswitchinterval (CPython's GIL hand-over period, 5 ms by default);
+    lane: how many large pages may run at once (Server.large; the server's is workers // 4);
+    trace: a file that gets one line per Viewer request, `arrived queued ran resumed` (seconds:
+    when the auth middleware saw it, then until the pool ran it, in the pool, back on the loop)."""
+    import asyncio
+    import contextvars
+
+    from aiohttp import web
+
+    from wandb_gql.cli import main as wbgql
+    from wandb_gql.server import app
+
+    spec = orjson.loads(os.environ[_WHATIF_ENV])
+    if "switch" in spec:
+        sys.setswitchinterval(spec["switch"])
+    if "lane" in spec or "trace" in spec:
+        init = app.Server.__init__
+
+        def patched_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            if "lane" in spec:
+                self.large = asyncio.Semaphore(spec["lane"])
+
+        app.Server.__init__ = patched_init  # type: ignore[method-assign]
+    if "trace" in spec:
+        trace = open(spec["trace"], "a", buffering=1)
+        arrived: contextvars.ContextVar[float] = contextvars.ContextVar("arrived", default=0.0)
+        auth = app.auth_middleware
+
+        @web.middleware
+        async def stamped(request: web.Request, handler: Any) -> web.StreamResponse:
+            arrived.set(time.perf_counter())
+            return await auth(request, handler)
+
+        app.auth_middleware = stamped
+        run = app.Server.run
+
+        async def traced(self: Any, work: Any, *args: Any) -> Any:
+            if work is not app._execute or args[2] != "Viewer":
+                return await run(self, work, *args)
+            box: dict[str, float] = {}
+
+            def timed(*a: Any) -> Any:
+                box["ran"] = time.perf_counter()
+                try:
+                    return work(*a)
+                finally:
+                    box["done"] = time.perf_counter()
+
+            queued = time.perf_counter()
+            result = await run(self, timed, *args)
+            back = time.perf_counter()
+            trace.write(f"{arrived.get()} {queued - arrived.get()} {box['ran'] - queued} "
+                        f"{box['done'] - box['ran']} {back - box['done']}\n")
+            return result
+
+        app.Server.run = traced  # type: ignore[method-assign]
+    sys.argv = ["wbgql", *argv]
+    wbgql()
+
+
+def trace_figures(path: Path, samples: list[tuple[float, float, float | None]], t0: float,
+                  t1: float) -> dict[str, float]:
+    """p50/p95 ms of each part of the prober's viewer requests sent between t0 and t1: the
+    server's trace lines matched to them (one clock: perf_counter is CLOCK_MONOTONIC), plus
+    `to handler` (sent until the middleware ran: the loop reading the request) and `reply` (back
+    on the loop until the prober had the answer)."""
+    traced = sorted(tuple(float(x) for x in line.split()) for line in path.read_text().splitlines() if line.strip())
+    rows, i = [], 0
+    for sent, took, _ in samples:
+        while i < len(traced) and traced[i][0] < sent:
+            i += 1
+        if t0 <= sent <= t1 and i < len(traced) and traced[i][0] <= sent + took:
+            arrived, *parts = traced[i]
+            rows.append((arrived - sent, *parts, sent + took - arrived - sum(parts)))
+    out: dict[str, float] = {"n": len(rows)}
+    for i, part in enumerate(("to handler", "auth+parse", "to pool", "in pool", "to loop", "reply")):
+        xs = sorted(r[i] * 1000 for r in rows)
+        if xs:
+            out[f"{part} p50_ms"], out[f"{part} p95_ms"] = percentile(xs, 0.5), percentile(xs, 0.95)
+    return out
+
+
 # -- the pager: a process of its own ----------------------------------------------------------
 def pager_main(base_url: str, pages: int) -> None:
     """Page through the project with the request read from stdin, printing one line per page:
@@ -185,7 +274,7 @@ def latency_figures(samples: list[tuple[float, float, float | None]], t0: float,
     took = sorted(s[1] * 1000 for s in inside)
     if not took:
         raise RuntimeError("no viewer answer fell inside the window: the pagers finished too soon")
-    out: dict[str, Any] = {"n": len(took), "window_s": t1 - t0, "p50_ms": percentile(took, 0.50),
+    out: dict[str, Any] = {"n": len(took), "t0": t0, "t1": t1, "window_s": t1 - t0, "p50_ms": percentile(took, 0.50),
                            "p95_ms": percentile(took, 0.95), "p99_ms": percentile(took, 0.99), "max_ms": took[-1]}
     cpu = [(s[0], s[2]) for s in inside if s[2] is not None]
     if len(cpu) >= 2 and cpu[-1][0] > cpu[0][0]:
@@ -200,7 +289,7 @@ def baseline(base_url: str, api_key: str, interval: float, seconds: float) -> di
         t0 = time.perf_counter()
         time.sleep(seconds)
     out = latency_figures(prober.samples, t0, time.perf_counter())
-    out.update(load_before=load, load_after=load_average())
+    out.update(load_before=load, load_after=load_average(), samples=prober.samples)
     return out
 
 
@@ -227,28 +316,54 @@ def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: in
         runs_per_s=window_runs / (t1 - t0),  # every pager together, while all were under way
         wall_each_s=[p.done_at - p.ready_at for p in pagers if p.done_at and p.ready_at],
         page_p50_ms=percentile(page_s, 0.5) * 1000, page_max_ms=page_s[-1] * 1000,
-        load_before=load, load_after=load_average())
+        load_before=load, load_after=load_average(), samples=prober.samples)
     return out
 
 
+def warm_up(base_url: str, api_key: str, pages: int) -> float:
+    """One pager's listing, not measured: the first pass over the file reads it from disk (a cold
+    100k listing ran at a quarter of the warm speed), and the later phases must not depend on
+    which came first."""
+    started = time.perf_counter()
+    pager = Pager(base_url, api_key, runs_list_request(), pages)
+    pager.wait()
+    return time.perf_counter() - started
+
+
 def bench(pagers: list[int], workers: list[str], *, pages: int = 0, interval: float = 0.02,
-          baseline_s: float = 10.0, runs: int = 100_000,
+          baseline_s: float = 10.0, runs: int = 100_000, warm: bool = True, whatif: dict[str, Any] | None = None,
           on_result: Callable[[str, str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """{workers setting: {"baseline": ..., "K=1": ..., ...}}; `pages` 0 = every page."""
+    """{workers setting: {"baseline": ..., "K=1": ..., ...}}; `pages` 0 = every page; `whatif`:
+    the server changed from outside (see whatif_server), figures not the shipped server's."""
     data = make_data(DEFAULT_DB.with_name(f"p9-{runs // 1000}k.db"), runs)
     figures: dict[str, Any] = {"runs": runs, "pages_per_pager": pages or math.ceil(runs / 1000),
-                               "interval_s": interval}
+                               "interval_s": interval, "whatif": whatif or {}}
+    command = None
+    trace = None
+    if whatif:
+        if whatif.get("trace"):
+            trace = data.with_name("p10-trace.txt")
+            trace.write_text("")
+            whatif = {**whatif, "trace": str(trace)}
+        os.environ[_WHATIF_ENV] = orjson.dumps(whatif).decode()
+        command = [sys.executable, __file__, "--as-server"]
     for setting in workers:
         args = [] if setting == "default" else ["--workers", setting]
         results: dict[str, Any] = {}
-        with server_process(data, args=args) as (base_url, api_key):
-            results["baseline"] = baseline(base_url, api_key, interval, baseline_s)
-            if on_result:
-                on_result(setting, "baseline", results["baseline"])
-            for k in pagers:
-                results[f"K={k}"] = under_pagers(base_url, api_key, k, interval, pages)
+        with server_process(data, args=args, command=command) as (base_url, api_key):
+            if warm:
+                results["warm-up s"] = warm_up(base_url, api_key, pages)
+            phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("baseline", lambda: baseline(base_url, api_key, interval, baseline_s))]
+            phases += [(f"K={k}", lambda k=k: under_pagers(base_url, api_key, k, interval, pages))  # type: ignore[misc]
+                       for k in pagers]
+            for phase, measure_phase in phases:
+                result = results[phase] = measure_phase()
+                if trace is not None:
+                    result["trace"] = trace_figures(trace, result.pop("samples"), result["t0"], result["t1"])
+                result.pop("samples", None)
                 if on_result:
-                    on_result(setting, f"K={k}", results[f"K={k}"])
+                    on_result(setting, phase, result)
         figures[f"workers {setting}"] = results
     return figures
 
@@ -261,7 +376,12 @@ def line(setting: str, phase: str, f: dict[str, Any]) -> str:
         text += f"  pagers {f['runs_per_s']:,.0f} runs/s, page p50 {f['page_p50_ms']:.0f} ms"
     if "server_cpu_per_s" in f:
         text += f"  server CPU {f['server_cpu_per_s']:.2f} s/s"
-    return text + f"  load {f['load_before']} -> {f['load_after']}  p95 < {TARGET_MS:.0f} ms {verdict}"
+    text += f"  load {f['load_before']} -> {f['load_after']}  p95 < {TARGET_MS:.0f} ms {verdict}"
+    if "trace" in f:
+        parts = [k[:-7] for k in f["trace"] if k.endswith(" p50_ms")]
+        text += "\n    server side (p50/p95 ms): " + ", ".join(
+            f"{p} {f['trace'][p + ' p50_ms']:.1f}/{f['trace'][p + ' p95_ms']:.1f}" for p in parts)
+    return text
 
 
 def main() -> None:
@@ -274,8 +394,16 @@ def main() -> None:
     parser.add_argument("--baseline", type=float, default=10.0, help="seconds of viewer queries with no pagers")
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="K=2, 20 pages each, default workers, 3 s baseline")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the unmeasured listing before the phases")
+    parser.add_argument("--what-if", metavar="SPEC",
+                        help="the server changed from outside src/, to find what would help: comma-separated "
+                             "switch=SECONDS (sys.setswitchinterval), lane=N (large pages at once), trace "
+                             "(where each viewer request's time goes, server side)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--pager-of", metavar="URL", help=argparse.SUPPRESS)
+    if sys.argv[1:2] == ["--as-server"]:
+        whatif_server(sys.argv[2:])
+        return
     args = parser.parse_args()
     if args.pager_of:
         pager_main(args.pager_of, args.pages)
@@ -288,8 +416,22 @@ def main() -> None:
         parser.error("--pagers takes counts >= 1; --workers takes 'default' or counts")
     print(f"P10 — viewer latency while K pagers list {args.runs:,} runs by -summary_metrics.loss "
           f"({os.cpu_count()} CPUs; load average {load_average()})", flush=True)
+    whatif: dict[str, Any] = {}
+    for item in filter(None, (args.what_if or "").split(",")):
+        name, _, value = item.partition("=")
+        if name == "switch" and value:
+            whatif["switch"] = float(value)
+        elif name == "lane" and value.isdigit():
+            whatif["lane"] = int(value)
+        elif name == "trace" and not value:
+            whatif["trace"] = True
+        else:
+            parser.error(f"--what-if {item!r}: expected switch=SECONDS, lane=N or trace")
+    if whatif:
+        print(f"what-if (not the shipped server): {whatif}", flush=True)
     figures = bench(pagers, workers, pages=args.pages, interval=args.interval, baseline_s=args.baseline,
-                    runs=args.runs, on_result=lambda s, p, f: print(line(s, p, f), flush=True))
+                    runs=args.runs, warm=not args.no_warmup, whatif=whatif,
+                    on_result=lambda s, p, f: print(line(s, p, f), flush=True))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
