@@ -265,3 +265,19 @@ def test_a_key_logged_in_two_stretches_keeps_its_gap(fresh_api):
     assert [len(g) for g in got] == [2000, 21, 3]
     for spec, answer in zip(specs, got):
         assert answer == reference(rows, spec)
+
+
+def test_step_values_that_equal_their_line_only_as_numbers_come_back_as_logged(fresh_api):
+    # `_step` columns whose steps are their lines are read without splitting (the SDK's case);
+    # a bool is an int to Python (True == 1) and 1.0 == 1: neither may come back as the line number.
+    fresh_api.ok(UPSERT, {"input": {"modelName": "p", "entityName": "local", "name": "steps"}})
+    rows = [{"_step": i, "x": i} for i in range(1200)]
+    rows[0]["_step"], rows[1]["_step"], rows[1100]["_step"] = False, True, 1100.0
+    _post(fresh_api, "steps", 0, rows)
+    specs = [{"keys": ["_step", "x"]}, {"keys": ["_step"], "samples": 1200}, {"keys": ["_step", "x"], "minStep": 0,
+                                                                              "maxStep": 5}]
+    got = fresh_api.ok(SAMPLED, {"n": "steps", "specs": [json.dumps(s) for s in specs]})["project"]["run"]["sampledHistory"]
+    for spec, answer in zip(specs, got):
+        assert json.dumps(answer) == json.dumps(reference(rows, spec)), spec
+    assert got[0][0]["_step"] is False and got[0][1]["_step"] is True and got[0][1100]["_step"] == 1100.0
+    assert json.dumps(got[0][2]) == '{"_step": 2, "x": 2}'

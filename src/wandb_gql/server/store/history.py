@@ -55,8 +55,9 @@ def _rows(content: list[Any], *, flat: bool = False) -> list[dict[str, Any]]:
 
 
 def _step(row: dict[str, Any]) -> int | None:
+    """The row's step: an int `_step` (true/false are JSON booleans, not steps)."""
     step = row.get("_step")
-    return int(step) if isinstance(step, int) else None
+    return step if type(step) is int else None
 
 
 def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, content: list[Any]) -> None:
@@ -97,7 +98,7 @@ def append_history(conn: sqlite3.Connection, run: sqlite3.Row, offset: int, cont
                     break
             else:
                 counts.append({"type": kind, "count": 1})
-        if isinstance(row.get("_step"), int):
+        if _step(row) is not None:
             last_step = max(last_step, row["_step"])
     keys["lastStep"] = last_step
     conn.execute("UPDATE runs SET history_line_count = max(history_line_count, ?), history_keys = ? WHERE id = ?",

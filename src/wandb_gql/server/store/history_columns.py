@@ -12,6 +12,7 @@ stored rebuilds the run's columns from it (`rebuild`).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any, Iterable, Sequence
 
@@ -65,6 +66,14 @@ def _value_texts(vals: str) -> list[str]:
     if '"' not in vals and "[" not in vals[1:] and "{" not in vals:
         return vals[1:-1].split(",") if len(vals) > 2 else []
     return [orjson.dumps(v).decode() for v in orjson.loads(vals)]
+
+
+@functools.lru_cache(maxsize=128)
+def _step_texts(first: int, n: int) -> tuple[str, tuple[str, ...]]:
+    """The chunk text of `_step` values first..first+n-1 and each value's text: what a `_step`
+    column holds when every step is its line (the SDK's way), so reading it needs no split."""
+    texts = tuple(map(str, range(first, first + n)))
+    return "[" + ",".join(texts) + "]", texts
 
 
 def _extended(last: sqlite3.Row, lines: list[int], steps: list[Any], vals: list[Any]) -> tuple[Any, ...]:
@@ -147,7 +156,11 @@ def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: in
             sql + " ORDER BY chunk", params):
         lines: Sequence[int] = range(first_line, first_line + n) if lines_text is None else orjson.loads(lines_text)
         steps: Sequence[Any] = lines if steps_text is None else orjson.loads(steps_text)
-        texts = _value_texts(vals_text)
+        if key == "_step" and lines_text is None and steps_text is None:
+            text, cached = _step_texts(first_line, n)
+            texts = list(cached) if text == vals_text else _value_texts(vals_text)
+        else:
+            texts = _value_texts(vals_text)
         inside = (lo is None or min_step >= lo) and (hi is None or max_step <= hi)
         if ranged and not (inside and (steps_text is None or None not in steps)):
             keep = [i for i, s in enumerate(steps)
