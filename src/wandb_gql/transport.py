@@ -51,13 +51,17 @@ class RetryPolicy:
     # budget, so a wrong --base-url fails in seconds rather than minutes.
     connect_attempts: int = 3
     connect_max_elapsed: float = 3.0
+    # False: retry only answers that say nothing was done (429, a refused connection, the
+    # local server's 503 DATABASE_BUSY), never one that may have been carried out.
+    repeat_after_done: bool = True
 
 
 READ = RetryPolicy("read")
 # Safe to repeat: deleting a deleted run is success, restoring a restored run changes nothing.
 IDEMPOTENT = RetryPolicy("idempotent")
-# Not safe to repeat blindly: one attempt, and a dropped connection is reported, not retried.
-WRITE = RetryPolicy("write", attempts=1, retry_connection_errors=False)
+# Not safe to repeat blindly: retried only when the server said it did nothing; a dropped
+# connection or a 5xx is reported, not retried.
+WRITE = RetryPolicy("write", retry_connection_errors=False, repeat_after_done=False)
 
 _RETRYABLE = (RateLimitError, ServerError)
 
@@ -163,6 +167,12 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str], secret: st
     if status >= 500:
         return ServerError(message, status=status, errors=errors)
     return HTTPStatusError(message, status=status, errors=errors)
+
+
+def _busy(error: WandbGQLError) -> bool:
+    """The local server's 503 for a database another writer held: the request was rolled back."""
+    return isinstance(error, ServerError) and any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "DATABASE_BUSY" for e in error.errors or ())
 
 
 def _cause(error: aiohttp.ClientConnectorError) -> str:
@@ -367,7 +377,10 @@ class Transport:
                 raise
             except Exception as e:  # gql internals: never let them escape
                 raise TransportError(redact(f"{type(e).__name__}: {e}", self.settings.api_key)) from None
-            maybe_done = maybe_done or not isinstance(error, (RateLimitError, ConnectError))
+            done = not (isinstance(error, (RateLimitError, ConnectError)) or _busy(error))
+            if done and not policy.repeat_after_done:
+                raise error
+            maybe_done = maybe_done or done
             delay = self._delay(attempt, error, policy)
             budget = policy.connect_max_elapsed if isinstance(error, ConnectError) else policy.max_elapsed
             if attempt >= policy.attempts or time.monotonic() - started + delay > budget:

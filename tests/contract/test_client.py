@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from tests.conftest import Caller
-from wandb_gql import AuthError, Client, NotFoundError, ServerError, SyncClient, UsageError
+from wandb_gql import WRITE, AuthError, Client, NotFoundError, ServerError, SyncClient, UsageError
 from wandb_gql.errors import FilterError
 
 
@@ -104,6 +104,21 @@ async def test_retries_are_bounded_and_the_last_error_is_raised(fresh_server):
             await c.count_runs("local/p")
         assert info.value.status == 503
         assert c.transport.attempts == 6  # the READ policy's bound
+
+
+async def test_write_policy_retries_only_what_was_not_carried_out(fresh_server):
+    api = Caller(fresh_server)
+    upsert = {"input": {"modelName": "p", "entityName": "local", "name": "w"}}
+    api.faults({"script": [429, 429], "retry_after": 0.01})  # a 429 is answered before any work
+    async with client(fresh_server) as c:
+        await c.transport.execute("UpsertBucket", upsert, WRITE)
+        assert c.transport.attempts == 3
+    api.faults({"script": [503, 503]})  # a plain 5xx may have been carried out: reported, not repeated
+    async with client(fresh_server) as c:
+        with pytest.raises(ServerError):
+            await c.transport.execute("UpsertBucket", upsert, WRITE)
+        assert c.transport.attempts == 1
+    api.faults({})
 
 
 async def test_rate_limit_adapts_concurrency_and_every_call_succeeds(fresh_server):

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from wandb_gql import Client
+from wandb_gql import WRITE, Client
 from wandb_gql.server.local import LocalServer
 from wandb_gql.server.store import new_api_key
 
@@ -218,11 +218,23 @@ def test_a_write_lock_held_past_the_busy_timeout_is_503_and_the_client_retries(t
             run = asyncio.run(create())
             assert run.name == "retried"
             assert retries and all("503" in r for r in retries), retries
+
+            # WRITE (not safe to repeat) retries it too: DATABASE_BUSY says nothing was written.
+            holder.execute("BEGIN IMMEDIATE")
+            threading.Timer(1.0, holder.execute, ("ROLLBACK",)).start()
+
+            async def write_once() -> int:
+                async with Client(server.base_url, server.api_key) as client:
+                    await client.transport.execute("UpsertBucket", {"input": {
+                        "modelName": "p", "entityName": "local", "name": "written"}}, WRITE)
+                    return client.transport.attempts
+
+            assert asyncio.run(write_once()) > 1
         finally:
             if holder.in_transaction:
                 holder.execute("ROLLBACK")
             holder.close()
-        assert set(_all_runs(api)) == {"before", "retried"}  # "refused" was never half-written
+        assert set(_all_runs(api)) == {"before", "retried", "written"}  # "refused" was never half-written
 
 
 _WRITER = """
