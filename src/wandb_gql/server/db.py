@@ -80,6 +80,10 @@ CREATE INDEX IF NOT EXISTS runs_deleted ON runs (deleted_at) WHERE deleted_at IS
 -- Live runs of a project in id order: runCount without a filter counts this index alone, and
 -- listings ordered by a config/summary key walk it for the runs that lack the key.
 CREATE INDEX IF NOT EXISTS runs_live ON runs (project_id) WHERE deleted_at IS NULL;
+-- The stale-run sweep (every few seconds) looks only at live runs that have a heartbeat: a
+-- handful, however many finished runs the database holds. Its WHERE is store/runs.py's _STALE_WHERE.
+CREATE INDEX IF NOT EXISTS runs_heartbeat ON runs (heartbeat_at)
+  WHERE state IN ('running', 'preempting') AND deleted_at IS NULL AND heartbeat_at IS NOT NULL;
 -- Every config value (the nodes under {"key": {"value": ...}}) and summary value of every run, one
 -- row per JSON node, kept by the triggers below whoever writes runs (the server, the seed, a bulk
 -- INSERT): filters and orders on config./summary_metrics. keys seek these instead of parsing every

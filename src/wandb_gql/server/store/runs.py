@@ -386,11 +386,9 @@ def sweep_stale(conn: sqlite3.Connection, cutoff: str) -> int:
     """Live runs whose last heartbeat (or creation) is before `cutoff` become crashed, or
     preempted if they said they were being preempted. A NULL heartbeat_at (the demo seed's
     running runs) is never swept, so the demo stays as seeded until such a run streams."""
-    stamp = now()
-    return sum(conn.execute(
-        "UPDATE runs SET state = ?, updated_at = ? WHERE state = ? AND deleted_at IS NULL"
-        " AND heartbeat_at IS NOT NULL AND heartbeat_at < ?", (after, stamp, before, cutoff)).rowcount
-        for before, after in STALE.items())
+    new_state = "CASE state " + " ".join(f"WHEN '{before}' THEN '{after}'" for before, after in STALE.items()) + " END"
+    return conn.execute(f"UPDATE runs SET state = {new_state}, updated_at = ? WHERE {_STALE_WHERE}",
+                        (now(), cutoff)).rowcount
 
 
 # -- bulk loading ----------------------------------------------------------------------------
