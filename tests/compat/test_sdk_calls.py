@@ -5,12 +5,17 @@ what it wrote is checked through the server's own GraphQL (`api.ok`).
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,27 +168,124 @@ def test_api_reports_is_empty(wb):
     assert list(wb.Api().reports("demo/vision")) == []
 
 
-# `wandb verify`'s checks that need neither the internet nor TLS, and what each prints here.
+# `wandb verify`'s checks, as it prints them. All pass on plain http but the two https ones
+# (yellow warnings, not failures); the 10 MB post needs --max-body above the 1 MiB default.
 VERIFY_PASSES = ("Checking if logged in", "Checking signed URL upload", "Checking wandb package version is up to date",
-                 "Checking logged metrics, saving and downloading a file", "Checking sweep creation and agent execution")
+                 "Checking ability to send large payloads through proxy", "Checking CORs configuration of the bucket",
+                 "Checking logged metrics, saving and downloading a file",
+                 "Checking artifact save and download workflows", "Checking sweep creation and agent execution")
+VERIFY_WARNS = ("Checking requests to base url", "Checking requests made over signed URLs")
+# verify's large-post query, with its 10 MB argument (wandb/sdk/verify/verify.py check_large_post).
+LARGE_POST = """query Project($entity: String!, $name: String!, $runName: String!, $desc: String!) {
+  project(entityName: $entity, name: $name) { run(name: $runName, desc: $desc) { name summaryMetrics } } }"""
 
 
-def test_wandb_verify_passes_the_checks_a_local_server_can(server, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(WANDB_BASE_URL=server.base_url, WANDB_API_KEY=server.api_key, WANDB_CONFIG_DIR=str(tmp_path / "config"),
-               WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_DATA_DIR=str(tmp_path / "data"), WANDB_DIR=str(tmp_path),
-               NETRC=str(tmp_path / "netrc"), WANDB_ERROR_REPORTING="false", WANDB_DISABLE_GIT="true")
-    done = subprocess.run([sys.executable, "-m", "wandb", "verify", "--host", server.base_url], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_wandb_verify_passes_the_checks_a_local_server_can(tmp_path):
+    """`wbgql server --max-body 16MiB`, as a user starts it for `wandb verify` (one run: ~50 s)."""
+    key = "verify-" + secrets.token_hex(24)
+    url = f"http://127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "WBGQL_"))}
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "wandb_gql.cli", "server", "--port", url.rsplit(":", 1)[1],
+                             "--db", str(tmp_path / "server.db"), "--max-body", "16MiB"],
+                            env={**env, "WBGQL_SERVER_API_KEY": key}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, proc)
+        work = tmp_path / "work"
+        work.mkdir()
+        env.update(WANDB_BASE_URL=url, WANDB_API_KEY=key, WANDB_CONFIG_DIR=str(work / "config"),
+                   WANDB_CACHE_DIR=str(work / "cache"), WANDB_DATA_DIR=str(work / "data"), WANDB_DIR=str(work),
+                   NETRC=str(work / "netrc"), WANDB_ERROR_REPORTING="false", WANDB_DISABLE_GIT="true")
+        done = subprocess.run([sys.executable, "-m", "wandb", "verify", "--host", url], env=env, cwd=work,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
     lines = {line.split(".....")[0]: line for line in done.stdout.splitlines() if "....." in line}
+    assert set(lines) == {*VERIFY_PASSES, *VERIFY_WARNS}, done.stdout
     for check in VERIFY_PASSES:
         assert lines[check].endswith("\u2705"), done.stdout
-    # Plain http on loopback: verify warns (yellow), it does not fail on these.
+    # Plain http on loopback: verify warns (yellow) on these two, it does not fail on them.
     assert "Connections are not made over https" in done.stdout
-    # Not passed here: the artifact check (its file:// reference entry is not among the artifact's
-    # `files`, and the SDK downloads only what that lists), CORS on storage URLs, and the 10 MB
-    # post, over the 1 MiB --max-body default (limits.py) on purpose.
-    assert server.api_key not in done.stdout + done.stderr
+    assert "Signed URL requests not made over https" in done.stdout
+    assert "Contact W&B" not in done.stdout
+    server_log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in server_log and "internal server error" not in server_log
+    assert key not in done.stdout + done.stderr + server_log
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, "wbgql server exited at start"
+            time.sleep(0.1)
+    raise AssertionError("wbgql server did not answer /healthz within 30 s")
+
+
+def test_wandb_verify_large_post_is_413_naming_max_body_by_default(wb, server):
+    """With the default --max-body (1 MiB, deliberate) verify's 10 MB post is refused with 413,
+    which verify reports as a too-small proxy body limit, not a crash."""
+    from wandb.sdk.lib.service.service_connection import WandbApiFailedError
+
+    variables = {"entity": "local", "name": "verify-large-post", "runName": "", "desc": "a" * 10 ** 7}
+    body = json.dumps({"query": LARGE_POST, "variables": variables}).encode()
+    request = urllib.request.Request(server.base_url + "/graphql", data=body, headers={
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"api:{server.api_key}".encode()).decode()})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 413
+    error = json.loads(refused.value.read())["errors"][0]
+    assert error["extensions"]["code"] == "BODY_TOO_LARGE"
+    assert "1,048,576 bytes" in error["message"] and "wbgql server --max-body" in error["message"]
+    with pytest.raises(WandbApiFailedError) as sdk_refused:  # exactly what verify calls and catches
+        wb.Api()._service_api.execute_graphql(LARGE_POST, variables=variables, timeout=60)
+    assert sdk_refused.value.response is not None and sdk_refused.value.response.http_status == 413
+    # Under the limit the same query is answered: `desc` is accepted (and ignored), as W&B does.
+    small = wb.Api()._service_api.execute_graphql(LARGE_POST, variables={**variables, "desc": "a" * 1000})
+    assert small == {"project": None}
+
+
+def test_file_reference_is_listed_and_downloaded_from_its_path(wb, api, viewer_entity, project_name, tmp_path):
+    """A `file://` reference is in the version's files, as on W&B (the SDK downloads only what
+    `files` lists), with no bytes on the server: the SDK copies it from where it points."""
+    (tmp_path / "kept.txt").write_text("stored")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("a-ref.txt", "z-ref.txt"):  # around the stored file, across pages of 2
+        (outside / name).write_text(f"ref {name}")
+    art = wb.Artifact("with-refs", type="dataset")
+    art.add_file(str(tmp_path / "kept.txt"))
+    for name in ("a-ref.txt", "z-ref.txt"):
+        art.add_reference((outside / name).as_uri())
+    with wb.init(entity=viewer_entity, project=project_name) as run:
+        run.log_artifact(art).wait()
+    with wb.init(entity=viewer_entity, project=project_name) as run:
+        used = run.use_artifact("with-refs:latest")
+        root = Path(used.download(root=str(tmp_path / "down")))
+    assert {p.name: p.read_text() for p in root.iterdir()} == {
+        "kept.txt": "stored", "a-ref.txt": "ref a-ref.txt", "z-ref.txt": "ref z-ref.txt"}
+    used.verify(root=str(root))  # digests of references included
+    public = wb.Api().artifact(f"{viewer_entity}/{project_name}/with-refs:v0")
+    listed = {f.name: f.direct_url for f in public.files(per_page=2)}
+    assert listed.keys() == {"kept.txt", "a-ref.txt", "z-ref.txt"}
+    assert listed["a-ref.txt"] == (outside / "a-ref.txt").as_uri() and "/storage/" in listed["kept.txt"]
+    stored = api.ok("""query($e: String!, $p: String!) { project(entityName: $e, name: $p) {
+      artifact(name: "with-refs:v0") { fileCount storageBytes files(first: 1) { totalCount } } } }""",
+                    {"e": viewer_entity, "p": project_name})["project"]["artifact"]
+    assert stored["fileCount"] == stored["files"]["totalCount"] == 3
+    assert stored["storageBytes"] < 1000  # the stored file and the manifest, nothing of the references
 
 
 def test_seeded_runs_have_metadata_and_system_metrics(wb, api):
