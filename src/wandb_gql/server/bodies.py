@@ -8,7 +8,7 @@ import socket
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from .limits import LimitExceeded
+from .limits import MB, LimitExceeded
 
 
 async def read_body(request: web.Request, cap: int, option: str = "--max-body") -> bytes:
@@ -37,9 +37,10 @@ async def read_body(request: web.Request, cap: int, option: str = "--max-body") 
 
 
 def too_large(cap: int, option: str) -> LimitExceeded:
+    larger = f"{max(16, 2 * cap // MB)}MiB"  # 16MiB by default: room for `wandb verify`'s 10 MB post
     return LimitExceeded("BODY_TOO_LARGE", f"request body is larger than {cap:,} bytes (after decompression), "
                          f"the server's {option}; send less per request, or start the server with a larger "
-                         f"limit (wbgql server {option} 16MiB)", status=413)
+                         f"limit (wbgql server {option} {larger})", status=413)
 
 
 async def refuse_unread(request: web.Request, response: web.Response) -> web.StreamResponse:
