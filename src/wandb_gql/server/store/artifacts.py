@@ -346,12 +346,12 @@ def commit(conn: sqlite3.Connection, row: sqlite3.Row) -> sqlite3.Row:
 # where it points. No bytes are stored for them, so they have no artifact_files row (which blobs
 # and storage bytes count). The manifest is read only when the version has more entries than rows.
 _REFERENCES = ("SELECT j.key AS name, json_extract(j.value, '$.digest') AS md5,"
-               " json_extract(j.value, '$.size') AS size, NULL AS mimetype, NULL AS stored_size,"
+               " CAST(json_extract(j.value, '$.size') AS INTEGER) AS size, NULL AS mimetype, NULL AS stored_size,"
                " json_extract(j.value, '$.ref') AS ref"
                " FROM artifacts a JOIN blobs m ON m.md5 = a.manifest_md5, json_each(CAST(m.data AS TEXT), '$.contents') j"
                " WHERE a.id = ? AND a.state = 'COMMITTED'"
                " AND a.file_count > (SELECT count(*) FROM artifact_files WHERE artifact_id = a.id)"
-               " AND json_type(j.value, '$.ref') = 'text'")
+               " AND json_type(j.value, '$.ref') = 'text' AND json_extract(j.value, '$.ref') <> ''")  # commit's test
 _STORED = ("SELECT f.name, f.md5, f.size, f.mimetype, b.size AS stored_size, NULL AS ref FROM artifact_files f"
            " LEFT JOIN blobs b ON b.md5 = f.md5 WHERE f.artifact_id = ?")
 
