@@ -21,6 +21,7 @@ from graphql import parse
 
 from wandb_gql import documents
 from wandb_gql.cleanup.artifacts import CHECK_PAGE, FILES_PAGE
+from wandb_gql.client.history import BATCH_RUNS, BATCH_VALUES
 from wandb_gql.filters.where import compile_where
 from wandb_gql.server.limits import Limits, check_shape, cost, measure
 from wandb_gql.server.local import LocalServer
@@ -125,6 +126,32 @@ def test_cost_counts_variables_and_connection_defaults(demo_api):
     refused = demo_api.gql(query, {"n": 1000})
     assert refused.status == 400 and code(refused.body) == "QUERY_TOO_COSTLY"
     assert "51,000" in refused.errors[0]["message"]
+
+
+def test_cost_counts_history_rows(demo_api):
+    # Every run's whole history (no samples, or samples <= 0, is every row) under a 1,000-run
+    # page: counted as HISTORY_ROWS per run, refused before any run is read.
+    runs = '{ project(name: "vision", entityName: "demo") { runs(first: 1000) { edges { node { %s } } } } }'
+    for field in ("history", "history(samples: 0)", "events", "history(samples: 5000)",
+                  'sampledHistory(specs: ["{\\"keys\\": [\\"loss\\"]}"])',
+                  'sampledHistory(specs: ["{\\"keys\\": [\\"loss\\"], \\"samples\\": 1500}"])'):
+        with Bystander(demo_api):
+            status, body, took = send(demo_api.server, "/graphql", json.dumps({"query": runs % field}).encode())
+        assert status == 400 and code(body) == "QUERY_TOO_COSTLY", (field, body)
+        assert took < QUICK
+    by_variable = ('query Q($s: Int, $specs: [JSONString!]!) { project(name: "vision", entityName: "demo") {'
+                   ' runs(first: 100) { edges { node { history(samples: $s) sampledHistory(specs: $specs) } } } } }')
+    spec = json.dumps({"keys": ["loss"], "samples": 500})
+    ok = demo_api.gql(by_variable, {"s": 500, "specs": [spec, spec]})  # 100 + 100 * 1,500 rows
+    assert ok.status == 200 and not ok.errors, ok.body
+    for variables in ({"s": None, "specs": [spec]}, {"s": 500, "specs": [json.dumps({"keys": ["loss"]})]},
+                      {"s": 500, "specs": [spec] * 20}):
+        refused = demo_api.gql(by_variable, variables)
+        assert refused.status == 400 and code(refused.body) == "QUERY_TOO_COSTLY", variables
+    # What the SDK sends for one run (run.history(samples=500), scan_history's pages) stays well inside.
+    one = demo_api.gql('{ project(name: "vision", entityName: "demo") { run(name: "vi000010") {'
+                       ' history(samples: 500) } } }')
+    assert one.status == 200 and not one.errors, one.body
 
 
 def test_a_thousand_aliases_are_refused(demo_api):
@@ -467,7 +494,10 @@ def test_bad_fault_settings_are_400_and_change_nothing(fresh_api, raw, phrase):
 def test_every_document_in_queries_fits_the_default_limits(server):
     schema, limits = server.server.schema, Limits()
     # The largest pages the client asks for: 1,000 (the server's cap) unless it says otherwise.
-    asks = {"CollectionArtifactChecks": {"first": CHECK_PAGE, "files": FILES_PAGE}}
+    # ProjectRunsSampledHistory: a batch holds at most BATCH_VALUES values, _step and one key each.
+    spec = json.dumps({"keys": ["_step", "loss"], "samples": BATCH_VALUES // 2 // BATCH_RUNS})
+    asks = {"CollectionArtifactChecks": {"first": CHECK_PAGE, "files": FILES_PAGE},
+            "ProjectRunsSampledHistory": {"first": BATCH_RUNS, "specs": [spec]}}
     for name, text in documents.documents().items():
         doc = parse(text, max_tokens=limits.max_tokens)
         for shape in measure(schema, doc, limits.max_depth).values():

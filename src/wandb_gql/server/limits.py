@@ -28,10 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import orjson
 from graphql import (
     DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError,
-    GraphQLSchema, InlineFragmentNode, IntValueNode, OperationDefinitionNode, SelectionSetNode, VariableNode,
-    get_named_type,
+    GraphQLSchema, InlineFragmentNode, IntValueNode, ListValueNode, OperationDefinitionNode, SelectionSetNode,
+    StringValueNode, VariableNode, get_named_type,
 )
 
 MB = 1024 * 1024
@@ -39,6 +40,10 @@ MB = 1024 * 1024
 # A connection asked for without `first` answers this many rows (store/_common.DEFAULT_PAGE).
 _DEFAULT_PAGE = 50
 _PAGE_ARGS = ("first", "last")
+# Run fields that answer history rows: up to `samples` of them (sampledHistory: each spec's
+# "samples"); without one, a run's whole history, counted as this many rows (a long run).
+_HISTORY_FIELDS = ("history", "events", "sampledHistory")
+HISTORY_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,9 @@ class LimitExceeded(Exception):
 
 
 # A cost plan: per paged field, where its page size comes from and the paged fields inside it.
-# ("lit", n) a literal, ("var", name, default) a variable, ("page", n) the connection default.
+# ("lit", n) a literal, ("var", name, default) a variable, ("page", n) the connection default,
+# ("samples", n or name) history's samples (a literal or a variable's name), ("specs", name or
+# texts) sampledHistory's specs (a variable's name, or the literal's texts).
 PagePlan = tuple[tuple[Any, ...], tuple["PagePlan", ...]]
 
 
@@ -140,8 +147,26 @@ class _Walker:
         field = getattr(parent, "fields", {}).get(node.name.value)
         inner = get_named_type(field.type) if field is not None else None
         d, c, p = self.selections(node.selection_set, inner, level + 1, visiting)
-        source = self.page_source(node, inner)
+        if getattr(parent, "name", None) == "Run" and node.name.value in _HISTORY_FIELDS:
+            source: tuple[Any, ...] | None = self.history_source(node)
+        else:
+            source = self.page_source(node, inner)
         return max(d, level), c + 1, (((source, p),) if source is not None else p)
+
+    def history_source(self, node: FieldNode) -> tuple[Any, ...]:
+        for arg in node.arguments or ():
+            value = arg.value
+            if arg.name.value == "samples":
+                if isinstance(value, IntValueNode):
+                    return ("samples", int(value.value))
+                if isinstance(value, VariableNode):
+                    return ("samples", value.name.value)
+            if arg.name.value == "specs":
+                if isinstance(value, VariableNode):
+                    return ("specs", value.name.value)
+                if isinstance(value, ListValueNode):
+                    return ("specs", [v.value for v in value.values if isinstance(v, StringValueNode)])
+        return ("page", HISTORY_ROWS)
 
     def page_source(self, node: FieldNode, inner: Any) -> tuple[Any, ...] | None:
         for arg in node.arguments or ():
@@ -185,6 +210,11 @@ def check_shape(shape: Shape, limits: Limits) -> None:
 
 def _page(source: tuple[Any, ...], variables: Mapping[str, Any]) -> int:
     kind = source[0]
+    if kind == "samples":
+        return _history_rows(variables.get(source[1]) if isinstance(source[1], str) else source[1])
+    if kind == "specs":
+        specs = variables.get(source[1]) if isinstance(source[1], str) else source[1]
+        return sum(_spec_rows(spec) for spec in specs) if isinstance(specs, list) else HISTORY_ROWS
     if kind == "var":
         value = variables.get(source[1], source[2])
         value = _DEFAULT_PAGE if value is None else value
@@ -193,6 +223,22 @@ def _page(source: tuple[Any, ...], variables: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         return _DEFAULT_PAGE  # the field's own argument checks refuse it
     return max(value, 1)
+
+
+def _history_rows(samples: Any) -> int:
+    """Rows a history read with `samples` may answer: no samples, or 0 or less, is every row; a
+    value the resolver will refuse counts as one."""
+    if samples is None or (isinstance(samples, int) and not isinstance(samples, bool) and samples <= 0):
+        return HISTORY_ROWS
+    return samples if isinstance(samples, int) and not isinstance(samples, bool) else 1
+
+
+def _spec_rows(spec: Any) -> int:
+    try:
+        parsed = orjson.loads(spec) if isinstance(spec, (str, bytes)) else spec
+    except orjson.JSONDecodeError:
+        return 1
+    return _history_rows(parsed.get("samples")) if isinstance(parsed, dict) else 1
 
 
 def cost(plan: tuple[PagePlan, ...], variables: Mapping[str, Any], outer: int = 1) -> int:
