@@ -167,6 +167,11 @@ def make_project(db: Path, entity: str, project: str, n: int, *, group: str = "d
 _SERVER_PIDS: dict[str, int] = {}  # base_url -> pid, for servers started here
 
 
+def server_pid(base_url: str) -> int | None:
+    """The process id of a server started here (None for --url servers)."""
+    return _SERVER_PIDS.get(base_url)
+
+
 def server_cpu(base_url: str) -> float | None:
     """CPU seconds (user + system) the server process has used so far; None if not ours."""
     pid = _SERVER_PIDS.get(base_url)

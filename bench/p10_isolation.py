@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DB, ENTITY, PROJECT, load_average, make_data, server_cpu, server_process  # noqa: E402
+from _common import (DEFAULT_DB, ENTITY, PROJECT, load_average, make_data, server_cpu, server_pid,  # noqa: E402
+                     server_process)
 
 TARGET_MS = 50.0
 _KEY_ENV = "WBGQL_P10_KEY"
@@ -264,6 +265,40 @@ class Prober:
             raise self.error
 
 
+def scheduler_times(base_url: str) -> dict[str, tuple[float, float, int]]:
+    """{"loop" (the main thread) or "pool" (every other thread): (s on a CPU, s runnable but
+    waiting for one, times it was scheduled)} of the server's threads, from Linux schedstat. A
+    thread waiting for the GIL sleeps, so it is in neither: what a request waits beyond these is
+    the GIL (or the pool), not the machine's other work."""
+    pid = server_pid(base_url)
+    out: dict[str, tuple[float, float, int]] = {}
+    if pid is None:
+        return out
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            on_cpu, waiting, slices = (task / "schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        name = "loop" if task.name == str(pid) else "pool"
+        cpu0, wait0, n0 = out.get(name, (0.0, 0.0, 0))
+        out[name] = (cpu0 + int(on_cpu) / 1e9, wait0 + int(waiting) / 1e9, n0 + int(slices))
+    return out
+
+
+def scheduler_figures(before: dict[str, tuple[float, float, int]], after: dict[str, tuple[float, float, int]],
+                      seconds: float) -> dict[str, float]:
+    """Per second of the phase: each thread group's CPU, its wait for a CPU, and that wait per
+    time it was scheduled. Threads that came and went inside the phase are not counted."""
+    out: dict[str, float] = {}
+    for name in ("loop", "pool"):
+        if name in before and name in after:
+            cpu, wait, slices = (a - b for a, b in zip(after[name], before[name]))
+            out[f"{name} cpu s/s"] = cpu / seconds
+            out[f"{name} runqueue wait s/s"] = wait / seconds
+            out[f"{name} runqueue wait per slice ms"] = wait / slices * 1000 if slices > 0 else 0.0
+    return out
+
+
 def percentile(sorted_xs: list[float], p: float) -> float:
     """Nearest rank: the smallest value with at least p of the samples at or below it."""
     return sorted_xs[max(0, math.ceil(p * len(sorted_xs)) - 1)]
@@ -286,11 +321,19 @@ def latency_figures(samples: list[tuple[float, float, float | None]], t0: float,
 def baseline(base_url: str, api_key: str, interval: float, seconds: float) -> dict[str, Any]:
     load = load_average()
     with Prober(base_url, api_key, interval) as prober:
-        t0 = time.perf_counter()
+        t0, sched = time.perf_counter(), scheduler_times(base_url)
         time.sleep(seconds)
     out = latency_figures(prober.samples, t0, time.perf_counter())
-    out.update(load_before=load, load_after=load_average(), samples=prober.samples)
+    out.update(load_before=load, load_after=load_average(), samples=prober.samples,
+               sched=scheduler_figures(sched, scheduler_times(base_url), time.perf_counter() - t0))
     return out
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: int) -> dict[str, Any]:
@@ -298,6 +341,8 @@ def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: in
     load = load_average()
     request = runs_list_request()
     with Prober(base_url, api_key, interval) as prober:
+        started, sched = time.perf_counter(), scheduler_times(base_url)
+        children, own = _children_cpu(), time.process_time()
         pagers = [Pager(base_url, api_key, request, pages) for _ in range(k)]
         try:
             for pager in pagers:
@@ -306,6 +351,12 @@ def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: in
             for pager in pagers:
                 if pager.proc.poll() is None:
                     pager.proc.kill()
+        # The whole phase (pagers starting and finishing too): a slightly wider window.
+        phase_s = time.perf_counter() - started
+        sched_figures = scheduler_figures(sched, scheduler_times(base_url), phase_s)
+        # The pagers have been waited for (the server has not): their CPU is the children's.
+        sched_figures["pagers cpu s/s"] = (_children_cpu() - children) / phase_s
+        sched_figures["prober cpu s/s"] = (time.process_time() - own) / phase_s
     t0 = max(p.ready_at for p in pagers if p.ready_at is not None)
     t1 = min(p.done_at for p in pagers if p.done_at is not None)
     out = latency_figures(prober.samples, t0, t1)
@@ -316,7 +367,7 @@ def under_pagers(base_url: str, api_key: str, k: int, interval: float, pages: in
         runs_per_s=window_runs / (t1 - t0),  # every pager together, while all were under way
         wall_each_s=[p.done_at - p.ready_at for p in pagers if p.done_at and p.ready_at],
         page_p50_ms=percentile(page_s, 0.5) * 1000, page_max_ms=page_s[-1] * 1000,
-        load_before=load, load_after=load_average(), samples=prober.samples)
+        load_before=load, load_after=load_average(), samples=prober.samples, sched=sched_figures)
     return out
 
 
@@ -377,6 +428,14 @@ def line(setting: str, phase: str, f: dict[str, Any]) -> str:
     if "server_cpu_per_s" in f:
         text += f"  server CPU {f['server_cpu_per_s']:.2f} s/s"
     text += f"  load {f['load_before']} -> {f['load_after']}  p95 < {TARGET_MS:.0f} ms {verdict}"
+    if f.get("sched"):
+        text += "\n    server threads, s per s on a CPU / waiting for one (ms a wait): " + ", ".join(
+            f"{name} {f['sched'][name + ' cpu s/s']:.2f}/{f['sched'][name + ' runqueue wait s/s']:.2f}"
+            f" ({f['sched'][name + ' runqueue wait per slice ms']:.2f})"
+            for name in ("loop", "pool") if name + " cpu s/s" in f["sched"])
+        if "pagers cpu s/s" in f["sched"]:
+            text += (f"; CPU s/s of the pagers {f['sched']['pagers cpu s/s']:.2f}, of the prober"
+                     f" {f['sched']['prober cpu s/s']:.2f}")
     if "trace" in f:
         parts = [k[:-7] for k in f["trace"] if k.endswith(" p50_ms")]
         text += "\n    server side (p50/p95 ms): " + ", ".join(

@@ -10,7 +10,8 @@ pruning a 2,000-version artifact collection; `--no-p7` skips it, ~2 min), then P
 over 200 runs x 2,000 history steps; `--no-p2` skips it, ~2 min), then P5 (runs to Parquet over
 10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min), then P9 (its own server
 over 100k runs: ordering by a metric, selective filters, runCount; `--no-p9` skips it, ~6 min the
-first time, when its data set is made).
+first time, when its data set is made), then P10's quick mode (its own server over P9's data set: viewer
+latency while 2 pager processes list 20 pages each by a metric; `--no-p10` skips it, ~20 s).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import p4_raw_baseline  # noqa: E402
 import p6_help  # noqa: E402
 import p7_artifacts  # noqa: E402
 import p9_server_scale  # noqa: E402
+import p10_isolation  # noqa: E402
 from _common import DEFAULT_DB, make_data, server_process  # noqa: E402
 
 
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--no-p2", action="store_true", help="skip P2 (history of 200 runs x 2,000 steps, ~2 min)")
     parser.add_argument("--no-p5", action="store_true", help="skip P5 (runs to Parquet, 10k-100k runs, ~2 min)")
     parser.add_argument("--no-p9", action="store_true", help="skip P9 (server at 100k runs, ~2-6 min)")
+    parser.add_argument("--no-p10", action="store_true", help="skip P10 (viewer latency beside pagers, ~20 s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -104,6 +107,7 @@ def main() -> None:
             p2 = p2_history.bench(base_url, api_key, repeat=3)
     p5 = {} if args.no_p5 else _p5()
     p9: dict = {} if args.no_p9 else p9_server_scale.bench(100_000, repeat=20, ingest_runs=20_000)
+    p10: dict = {} if args.no_p10 else p10_isolation.bench([2], ["default"], pages=20, baseline_s=3.0)
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -172,6 +176,11 @@ def main() -> None:
             wall = p9[label]["wall_ms"]
             rows.append((f"P9 {label} (1 match in 100k)" if "filter" in label else f"P9 {label}", f"{wall:.1f} ms",
                          "", f"<= {target} ms {ok(wall <= target)}" if target else "unique index"))
+    for phase, f in p10.get("workers default", {}).items():
+        if isinstance(f, dict):
+            rows.append((f"P10 viewer p95, {'no pagers' if phase == 'baseline' else '2 pagers (20 pages each)'}",
+                         f"{f['p95_ms']:.1f} ms", f"p50 {f['p50_ms']:.1f} ms",
+                         f"< {p10_isolation.TARGET_MS:.0f} ms {ok(f['p95_ms'] < p10_isolation.TARGET_MS)}"))
     widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
     print()
     for row in [("benchmark", "time", "ratio", "target / notes"), tuple("-" * w for w in widths), *rows]:
@@ -180,7 +189,7 @@ def main() -> None:
     if args.json:
         p4.pop("times", None)
         args.json.write_text(json.dumps({"p1": p1, "p2": p2, "p3": p3, "p4": p4, "p5": p5, "p6": p6, "p7": p7,
-                                         "p8": p8, "p9": p9}, indent=2))
+                                         "p8": p8, "p9": p9, "p10": p10}, indent=2))
 
 
 if __name__ == "__main__":
