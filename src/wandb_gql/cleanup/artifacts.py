@@ -338,7 +338,8 @@ def _reclaimable(checks: dict[str, dict[str, Any] | None], doomed: set[str]) -> 
     for i, check in checks.items():
         if check is None:
             continue
-        md5s = {f["md5"]: int(f.get("sizeBytes") or 0) for f in check["files"] if f.get("md5")}
+        # A reference (no storagePath) is listed with its size, but its bytes live elsewhere.
+        md5s = {f["md5"]: int(f.get("sizeBytes") or 0) for f in check["files"] if f.get("md5") and f.get("storagePath")}
         sizes.update(md5s)
         if i in doomed:
             gone |= set(md5s)
