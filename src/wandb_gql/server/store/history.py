@@ -190,8 +190,7 @@ def sampled_history(conn: sqlite3.Connection, run_id: int, spec: dict[str, Any])
     if not keys:  # whole rows
         return "[" + ",".join(_rows_sampled(conn, run_id, tail, params, samples)) + "]"
     # From the asked keys' columns: the other keys of the rows are never read or parsed.
-    _, values = columns.rows_with([columns.read(conn, run_id, key, lo, hi) for key in keys],
-                                  by_step=(lo, hi) != (None, None))
+    _, values = columns.rows_with(columns.read(conn, run_id, keys, lo, hi), by_step=(lo, hi) != (None, None))
     chosen = _sampled(len(values[0]), samples)
     if not isinstance(chosen, range):
         values = [[v[i] for i in chosen] for v in values]

@@ -136,42 +136,58 @@ def _joined(parts: list[Sequence[Any]]) -> Sequence[Any]:
     return [x for p in parts for x in p]
 
 
-def read(conn: sqlite3.Connection, run_id: int, key: str, lo: int | None, hi: int | None) -> Column:
-    """One key's entries, each value as its JSON text: all of them in line order, or with a range
-    (both ends inclusive) only those with an int step inside it, still in line order."""
-    sql = "SELECT first_line, n, lines, steps, vals, min_step, max_step FROM history_columns WHERE run_id = ? AND key = ?"
-    params: list[Any] = [run_id, key]
-    ranged = lo is not None or hi is not None
+def read(conn: sqlite3.Connection, run_id: int, keys: list[str], lo: int | None, hi: int | None) -> list[Column]:
+    """Each key's entries (one query for all of them), each value as its JSON text: all of them
+    in line order, or with a range (both ends inclusive) only those with an int step inside it,
+    still in line order."""
+    sql = (f"SELECT key, first_line, n, lines, steps, vals, min_step, max_step FROM history_columns"
+           f" WHERE run_id = ? AND key IN ({', '.join('?' * len(keys))})")
+    params: list[Any] = [run_id, *keys]
     if lo is not None:
         sql += " AND max_step >= ?"
         params.append(lo)
     if hi is not None:
         sql += " AND min_step <= ?"
         params.append(hi)
-    line_parts: list[Sequence[int]] = []
-    step_parts: list[Sequence[Any]] = []
-    vals: list[str] = []
-    same = True  # every step is its line
-    for first_line, n, lines_text, steps_text, vals_text, min_step, max_step in conn.execute(
-            sql + " ORDER BY chunk", params):
+    columns = {key: _Reader(key, lo, hi) for key in keys}
+    for row in conn.execute(sql + " ORDER BY key, chunk", params):
+        columns[row[0]].add(*row[1:])
+    return [columns[key].column() for key in keys]
+
+
+class _Reader:
+    """One key's chunks as they are read, in chunk order, gathered into its Column."""
+
+    def __init__(self, key: str, lo: int | None, hi: int | None) -> None:
+        self.key, self.lo, self.hi = key, lo, hi
+        self.line_parts: list[Sequence[int]] = []
+        self.step_parts: list[Sequence[Any]] = []
+        self.vals: list[str] = []
+        self.same = True  # every step is its line
+
+    def add(self, first_line: int, n: int, lines_text: str | None, steps_text: str | None, vals_text: str,
+            min_step: int | None, max_step: int | None) -> None:
+        lo, hi = self.lo, self.hi
         lines: Sequence[int] = range(first_line, first_line + n) if lines_text is None else orjson.loads(lines_text)
         steps: Sequence[Any] = lines if steps_text is None else orjson.loads(steps_text)
-        if key == "_step" and lines_text is None and steps_text is None:
+        if self.key == "_step" and lines_text is None and steps_text is None:
             text, cached = _step_texts(first_line, n)
             texts = list(cached) if text == vals_text else _value_texts(vals_text)
         else:
             texts = _value_texts(vals_text)
-        inside = (lo is None or min_step >= lo) and (hi is None or max_step <= hi)
-        if ranged and not (inside and (steps_text is None or None not in steps)):
+        inside = (lo is None or min_step >= lo) and (hi is None or max_step <= hi)  # type: ignore[operator]
+        if (lo is not None or hi is not None) and not (inside and (steps_text is None or None not in steps)):
             keep = [i for i, s in enumerate(steps)
                     if s is not None and (lo is None or s >= lo) and (hi is None or s <= hi)]
             lines, steps, texts = [lines[i] for i in keep], [steps[i] for i in keep], [texts[i] for i in keep]
-        same = same and steps is lines
-        line_parts.append(lines)
-        step_parts.append(steps)
-        vals += texts
-    all_lines = _joined(line_parts)
-    return all_lines, all_lines if same else _joined(step_parts), vals
+        self.same = self.same and steps is lines
+        self.line_parts.append(lines)
+        self.step_parts.append(steps)
+        self.vals += texts
+
+    def column(self) -> Column:
+        all_lines = _joined(self.line_parts)
+        return all_lines, all_lines if self.same else _joined(self.step_parts), self.vals
 
 
 def rows_with(columns: list[Column], *, by_step: bool) -> tuple[Sequence[Any], list[list[str]]]:
