@@ -71,6 +71,8 @@ def whatif_server(argv: list[str]) -> None:
     """Run `wbgql <argv>` with the what-ifs in $WBGQL_P10_WHATIF (JSON) applied first:
     switch: sys.setswitchinterval (CPython's GIL hand-over period, 5 ms by default);
     lane: how many large pages may run at once (Server.large; the server's is workers // 4);
+    authcache: seconds a key's user is kept (the server looks it up on the event loop, two SQLite
+    statements, on every request);
     trace: a file that gets one line per Viewer request, `arrived queued ran resumed` (seconds:
     when the auth middleware saw it, then until the pool ran it, in the pool, back on the loop)."""
     import asyncio
@@ -93,6 +95,19 @@ def whatif_server(argv: list[str]) -> None:
                 self.large = asyncio.Semaphore(spec["lane"])
 
         app.Server.__init__ = patched_init  # type: ignore[method-assign]
+    if "authcache" in spec:
+        from wandb_gql.server.store import Store
+
+        authenticate, known = Store.authenticate, {}
+
+        def cached(self: Any, key: str) -> Any:
+            now = time.monotonic()
+            hit = known.get(key)
+            if hit is None or now - hit[0] > spec["authcache"]:
+                hit = known[key] = (now, authenticate(self, key))
+            return hit[1]
+
+        Store.authenticate = cached  # type: ignore[method-assign]
     if "trace" in spec:
         trace = open(spec["trace"], "a", buffering=1)
         arrived: contextvars.ContextVar[float] = contextvars.ContextVar("arrived", default=0.0)
@@ -456,7 +471,8 @@ def main() -> None:
     parser.add_argument("--no-warmup", action="store_true", help="skip the unmeasured listing before the phases")
     parser.add_argument("--what-if", metavar="SPEC",
                         help="the server changed from outside src/, to find what would help: comma-separated "
-                             "switch=SECONDS (sys.setswitchinterval), lane=N (large pages at once), trace "
+                             "switch=SECONDS (sys.setswitchinterval), lane=N (large pages at once), "
+                             "authcache=SECONDS (a key's user kept that long instead of looked up per request), trace "
                              "(where each viewer request's time goes, server side)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--pager-of", metavar="URL", help=argparse.SUPPRESS)
@@ -482,10 +498,12 @@ def main() -> None:
             whatif["switch"] = float(value)
         elif name == "lane" and value.isdigit():
             whatif["lane"] = int(value)
+        elif name == "authcache" and value:
+            whatif["authcache"] = float(value)
         elif name == "trace" and not value:
             whatif["trace"] = True
         else:
-            parser.error(f"--what-if {item!r}: expected switch=SECONDS, lane=N or trace")
+            parser.error(f"--what-if {item!r}: expected switch=SECONDS, lane=N, authcache=SECONDS or trace")
     if whatif:
         print(f"what-if (not the shipped server): {whatif}", flush=True)
     figures = bench(pagers, workers, pages=args.pages, interval=args.interval, baseline_s=args.baseline,
