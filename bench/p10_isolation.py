@@ -15,7 +15,7 @@ Target (issue 11): viewer p95 < 50 ms while other clients page 100k runs ordered
 
     /work/venv/bin/python bench/p10_isolation.py [--pagers 1,2,4] [--workers default,1]
         [--pages N] [--baseline 10] [--interval 0.02] [--json OUT]
-    /work/venv/bin/python bench/p10_isolation.py --quick     # K=2, 20 pages each, default workers
+    /work/venv/bin/python bench/p10_isolation.py --quick     # K=2, 40 pages each, default workers
 
 The API key reaches the pagers in their environment, never on their command line.
 """
@@ -43,6 +43,8 @@ from _common import (DEFAULT_DB, ENTITY, PROJECT, load_average, make_data, serve
                      server_process)
 
 TARGET_MS = 50.0
+# --quick, and what run_all runs: enough viewer samples (~200) for a p95 in ~20 s.
+QUICK = {"pagers": [2], "workers": ["default"], "pages": 40, "baseline_s": 3.0}
 _KEY_ENV = "WBGQL_P10_KEY"
 
 
@@ -467,7 +469,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between viewer queries")
     parser.add_argument("--baseline", type=float, default=10.0, help="seconds of viewer queries with no pagers")
     parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="K=2, 20 pages each, default workers, 3 s baseline")
+    parser.add_argument("--quick", action="store_true", help="K=2, 40 pages each, default workers, 3 s baseline")
     parser.add_argument("--no-warmup", action="store_true", help="skip the unmeasured listing before the phases")
     parser.add_argument("--what-if", metavar="SPEC",
                         help="the server changed from outside src/, to find what would help: comma-separated "
@@ -484,7 +486,8 @@ def main() -> None:
         pager_main(args.pager_of, args.pages)
         return
     if args.quick:
-        args.pagers, args.workers, args.pages, args.baseline = "2", "default", 20, 3.0
+        args.pagers, args.workers = ",".join(map(str, QUICK["pagers"])), ",".join(QUICK["workers"])
+        args.pages, args.baseline = QUICK["pages"], QUICK["baseline_s"]
     pagers = [int(k) for k in args.pagers.split(",")]
     workers = [w.strip() for w in args.workers.split(",")]
     if any(k < 1 for k in pagers) or any(w != "default" and not w.isdigit() for w in workers):

@@ -11,7 +11,7 @@ over 200 runs x 2,000 history steps; `--no-p2` skips it, ~2 min), then P5 (runs 
 10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min), then P9 (its own server
 over 100k runs: ordering by a metric, selective filters, runCount; `--no-p9` skips it, ~6 min the
 first time, when its data set is made), then P10's quick mode (its own server over P9's data set: viewer
-latency while 2 pager processes list 20 pages each by a metric; `--no-p10` skips it, ~20 s).
+latency while 2 pager processes list 40 pages each by a metric; `--no-p10` skips it, ~20 s).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
             p2 = p2_history.bench(base_url, api_key, repeat=3)
     p5 = {} if args.no_p5 else _p5()
     p9: dict = {} if args.no_p9 else p9_server_scale.bench(100_000, repeat=20, ingest_runs=20_000)
-    p10: dict = {} if args.no_p10 else p10_isolation.bench([2], ["default"], pages=20, baseline_s=3.0)
+    p10: dict = {} if args.no_p10 else p10_isolation.bench(**p10_isolation.QUICK)
 
     def ok(good: bool) -> str:
         return "met" if good else "MISSED"
@@ -178,7 +178,7 @@ def main() -> None:
                          "", f"<= {target} ms {ok(wall <= target)}" if target else "unique index"))
     for phase, f in p10.get("workers default", {}).items():
         if isinstance(f, dict):
-            rows.append((f"P10 viewer p95, {'no pagers' if phase == 'baseline' else '2 pagers (20 pages each)'}",
+            rows.append((f"P10 viewer p95, {'no pagers' if phase == 'baseline' else '2 pagers (40 pages each)'}",
                          f"{f['p95_ms']:.1f} ms", f"p50 {f['p50_ms']:.1f} ms",
                          f"< {p10_isolation.TARGET_MS:.0f} ms {ok(f['p95_ms'] < p10_isolation.TARGET_MS)}"))
     widths = [max(len(r[i]) for r in rows + [("benchmark", "time", "ratio", "target / notes")]) for i in range(4)]
