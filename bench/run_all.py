@@ -11,7 +11,7 @@ over 200 runs x 2,000 history steps; `--no-p2` skips it, ~2 min), then P5 (runs 
 10k/50k/100k runs, in a process of its own; `--no-p5` skips it, ~2 min), then P9 (its own server
 over 100k runs: ordering by a metric, selective filters, runCount; `--no-p9` skips it, ~6 min the
 first time, when its data set is made), then P10's quick mode (its own server over P9's data set: viewer
-latency while 2 pager processes list 40 pages each by a metric; `--no-p10` skips it, ~20 s).
+latency while 2 pager processes list 40 pages each by a metric; `--no-p10` skips it, ~15 s).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--no-p2", action="store_true", help="skip P2 (history of 200 runs x 2,000 steps, ~2 min)")
     parser.add_argument("--no-p5", action="store_true", help="skip P5 (runs to Parquet, 10k-100k runs, ~2 min)")
     parser.add_argument("--no-p9", action="store_true", help="skip P9 (server at 100k runs, ~2-6 min)")
-    parser.add_argument("--no-p10", action="store_true", help="skip P10 (viewer latency beside pagers, ~20 s)")
+    parser.add_argument("--no-p10", action="store_true", help="skip P10 (viewer latency beside pagers, ~15 s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
