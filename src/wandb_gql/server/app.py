@@ -92,9 +92,11 @@ class Server:
         self.stale_after = stale_after
         # Database work runs here, off the event loop, so one slow request never holds the others.
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wbgql-db")
-        # Large pages are mostly Python work, which one interpreter runs one thread at a time:
-        # more of them at once only gives a quick query more threads to wait behind for the GIL.
-        self.large = asyncio.Semaphore(max(1, workers // 4))
+        # Large pages are mostly Python work, which one interpreter runs one thread at a time: a
+        # second one at once adds no throughput and doubles the threads a quick query waits behind
+        # for the GIL (bench P10: viewer p95 25-36 ms with one, 39-63 ms with two). One at a time
+        # also finishes them in turn, so each client gets its answer (and parses it) sooner.
+        self.large = asyncio.Semaphore(1)
         self._limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
