@@ -77,14 +77,14 @@ _WHATIF_ENV = "WBGQL_P10_WHATIF"
 def whatif_server(argv: list[str]) -> None:
     """Run `wbgql <argv>` with the what-ifs in $WBGQL_P10_WHATIF (JSON) applied first:
     switch: sys.setswitchinterval (CPython's GIL hand-over period, 5 ms by default);
-    lane: how many large pages may run at once (Server.large; the server's is workers // 4);
+    lane: how many large pages may run at once (Server.large's threads; the server's is 1);
     authcache: seconds a key's user is kept (the server looks it up on the event loop, two SQLite
     statements, on every request);
     trace: a file that gets one line per Viewer request: when the auth middleware saw it
     (perf_counter), then seconds in auth and parsing, waiting for a pool thread, in the pool, and
     until the loop had the answer back."""
-    import asyncio
     import contextvars
+    from concurrent.futures import ThreadPoolExecutor
 
     from aiohttp import web
 
@@ -99,7 +99,7 @@ def whatif_server(argv: list[str]) -> None:
 
         def patched_init(self: Any, *args: Any, **kwargs: Any) -> None:
             init(self, *args, **kwargs)
-            self.large = asyncio.Semaphore(spec["lane"])
+            self.large = ThreadPoolExecutor(max_workers=spec["lane"], thread_name_prefix="wbgql-large")
 
         app.Server.__init__ = patched_init  # type: ignore[method-assign]
     if "authcache" in spec:
@@ -128,9 +128,9 @@ def whatif_server(argv: list[str]) -> None:
         app.auth_middleware = stamped
         run = app.Server.run
 
-        async def traced(self: Any, work: Any, *args: Any) -> Any:
+        async def traced(self: Any, work: Any, *args: Any, **kwargs: Any) -> Any:
             if work is not app._execute or args[2] != "Viewer":
-                return await run(self, work, *args)
+                return await run(self, work, *args, **kwargs)
             box: dict[str, float] = {}
 
             def timed(*a: Any) -> Any:
@@ -141,7 +141,7 @@ def whatif_server(argv: list[str]) -> None:
                     box["done"] = time.perf_counter()
 
             queued = time.perf_counter()
-            result = await run(self, timed, *args)
+            result = await run(self, timed, *args, **kwargs)
             back = time.perf_counter()
             trace.write(f"{arrived.get()} {queued - arrived.get()} {box['ran'] - queued} "
                         f"{box['done'] - box['ran']} {back - box['done']}\n")

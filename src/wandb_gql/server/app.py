@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -44,9 +43,8 @@ _T = TypeVar("_T")
 # Threads doing database work: reads run in parallel (SQLite WAL), writers take turns.
 DEFAULT_WORKERS = 8
 DEFAULT_STALE_AFTER = timedelta(minutes=5)  # W&B's: a run with no heartbeat for 5 minutes is crashed
-# Queries that may return more rows than this share a few of the workers (Server.large).
+# Queries that may return more rows than this run one at a time on a thread of their own (Server.large).
 LARGE_ROWS = 200
-_NO_LANE = contextlib.nullcontext()
 BUSY_RETRY_AFTER = "1"  # seconds; a writer holds the lock for milliseconds, rarely longer
 
 SERVER: web.AppKey["Server"] = web.AppKey("server", object)  # type: ignore[arg-type]
@@ -92,11 +90,13 @@ class Server:
         self.stale_after = stale_after
         # Database work runs here, off the event loop, so one slow request never holds the others.
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wbgql-db")
-        # Large pages are mostly Python work, which one interpreter runs one thread at a time: a
-        # second one at once adds no throughput and doubles the threads a quick query waits behind
-        # for the GIL (bench P10: viewer p95 25-36 ms with one, 39-63 ms with two). One at a time
-        # also finishes them in turn, so each client gets its answer (and parses it) sooner.
-        self.large = asyncio.Semaphore(1)
+        # Large requests run one at a time, on a thread of their own. They are mostly Python work,
+        # which one interpreter runs one thread at a time: a second one at once adds no throughput
+        # and doubles the threads a quick query waits behind for the GIL (bench P10: viewer p95
+        # 25-36 ms with one, 39-63 ms with two); in turn, each client gets its answer (and parses
+        # it) sooner; and on their own thread they never hold the quick requests' pool, even with
+        # --workers 1.
+        self.large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wbgql-large")
         self._limits = limits or Limits()
         self.url_ttl = url_ttl
         self.retention = retention
@@ -189,12 +189,13 @@ class Server:
             _, dropped = self._documents.popitem(last=False)
             self._documents_bytes -= dropped.size
 
-    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
-        """`work(*args)` on the database pool. Context variables are not carried over: work that
-        needs DEADLINE sets it itself."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, work, *args)
+    async def run(self, work: Callable[..., _T], *args: Any, large: bool = False) -> _T:
+        """`work(*args)` on the database pool (`large`: the large requests' thread). Context
+        variables are not carried over: work that needs DEADLINE sets it itself."""
+        return await asyncio.get_running_loop().run_in_executor(self.large if large else self.pool, work, *args)
 
     def close(self) -> None:
+        self.large.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
@@ -265,12 +266,11 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
             return _refused(e)
     ctx = Context(server.store, request[VIEWER], f"{request.scheme}://{request.host}", server.retention,
                   server.url_ttl)
-    lane = server.large if shape is not None and cost(shape.plan, variables) > LARGE_ROWS else _NO_LANE
+    large = shape is not None and cost(shape.plan, variables) > LARGE_ROWS
     with ClientGone(request) as gone:
         try:
-            async with lane:
-                return await server.run(_execute, server, prepared.doc, operation, variables, ctx,
-                                        Deadline(limits.time_limit, gone))
+            return await server.run(_execute, server, prepared.doc, operation, variables, ctx,
+                                    Deadline(limits.time_limit, gone), large=large)
         except LimitExceeded as e:
             log.warning("request stopped (over the %g s time limit, or its client left): %s", limits.time_limit,
                         (operation or payload["query"][:80]).replace("\n", " "))
