@@ -67,7 +67,13 @@ def _decoded(rows: list[dict[str, Any]], nonfinite: bool) -> list[dict[str, Any]
     return [{k: decode_value(v) for k, v in row.items()} for row in rows]
 
 
+def _whole_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run node's `history` (rows as JSON strings), decoded."""
+    return [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
+
+
 def _spec(keys: list[str], samples: int, min_step: int | None, max_step: int | None) -> dict[str, Any]:
+    """A sampledHistory spec for `_step` and the keys; `max_step` exclusive, as everywhere here."""
     spec: dict[str, Any] = {"keys": [STEP, *keys], "samples": samples}
     if min_step is not None:
         spec["minStep"] = min_step
@@ -204,7 +210,7 @@ class HistoryMixin(RunsMixin):
                               max_step: int | None) -> AsyncIterator[list[dict[str, Any]]]:
         node, _ = await self._history_run(run, "RunHistory", {"minStep": min_step, "maxStep": max_step,
                                                            "samples": samples})
-        every = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
+        every = _whole_rows(node)
         if every:
             yield every
 
@@ -219,9 +225,10 @@ class HistoryMixin(RunsMixin):
         for run in batch:
             if run.name not in found:
                 raise NotFoundError(f"run {run.path} not found (deleted while its history was read?)")
+        nonfinite = holds_nonfinite(data)
         for run in batch:
             # As the SDK's run.history(keys) does, rows are taken as the server projected them.
-            rows = _decoded((found[run.name].get("sampledHistory") or [[]])[0], holds_nonfinite(data))
+            rows = _decoded((found[run.name].get("sampledHistory") or [[]])[0], nonfinite)
             if rows:
                 yield run, rows
             yield run, []
@@ -239,10 +246,10 @@ class HistoryMixin(RunsMixin):
             if keys is None:
                 node, _ = await self._history_run(run, "RunHistoryPage", {"minStep": low, "maxStep": high,
                                                                         "samples": page_size})
-                rows = [_project(orjson.loads(t) if isinstance(t, str) else t, None) for t in node.get("history") or []]
+                rows = _whole_rows(node)
             else:
                 # The server tests and projects the keys (reading only theirs, not whole rows).
-                spec = {"keys": [STEP, *keys], "minStep": low, "maxStep": high - 1, "samples": page_size}
+                spec = _spec(keys, page_size, low, high)
                 node, nonfinite = await self._history_run(run, "RunSampledHistoryPage",
                                                           {"specs": [orjson.dumps(spec).decode()]})
                 rows = _decoded((node.get("sampledHistory") or [[]])[0], nonfinite)
