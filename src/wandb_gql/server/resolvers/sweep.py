@@ -20,7 +20,7 @@ import orjson
 
 from ..._time import now
 from .. import sweep_params
-from ..store import BadInput, page_size, storage_id
+from ..store import BadInput, json_object_text, page_size, storage_id
 from ..store import sweeps as store_sweeps
 from ..store._common import decode_storage_id
 from . import _connection
@@ -73,7 +73,7 @@ def sweep_node(context: Context, row: sqlite3.Row) -> dict[str, Any]:
         "bestLoss": best_loss,
         "runs": runs,
         "project": lambda _info: project,
-        "agents": lambda info: _agents(context, row, info),
+        "agents": lambda _info: _agents(context, row),
         "agent": lambda _info, agentName: _agent_named(context, row, agentName),
         "user": lambda _info: user_node(context.store, context.store.username(row["user_id"])),
     }
@@ -87,15 +87,12 @@ def _agent_node(context: Context, row: sqlite3.Row, sweep: sqlite3.Row) -> dict[
     }
 
 
-def _agents(context: Context, sweep: sqlite3.Row, info: Any) -> dict[str, Any]:
+def _agents(context: Context, sweep: sqlite3.Row) -> dict[str, Any]:
     # W&B's Sweep.agents takes no arguments: every agent of the sweep, in one page.
     rows = store_sweeps.agents(context.store.conn, sweep["id"])
-    found = _connection.connection(rows, more=False, after=None,
-                                   cursor=lambda row: _connection.opaque("Agent", row["id"]),
-                                   node=lambda row: _agent_node(context, row, sweep))
-    for edge in found["edges"]:
-        edge["cursor"] = _connection.edge_cursor(edge, info)
-    return found
+    return _connection.connection(rows, more=False, after=None,
+                                  cursor=lambda row: _connection.opaque("Agent", row["id"]),
+                                  node=lambda row: _agent_node(context, row, sweep))
 
 
 def _agent_named(context: Context, sweep: sqlite3.Row, name: str) -> dict[str, Any] | None:
@@ -117,12 +114,9 @@ def _project_sweeps(project: sqlite3.Row, info: Any, after: str | None = None, f
         raise BadInput("Project.sweeps filters are not supported by the local server; pass {} or omit them")
     rows, more = store_sweeps.page(context.store.conn, project["id"], page_size(first),
                                    _connection.from_opaque("Sweep", after))
-    found = _connection.connection(rows, more=more, after=after,
-                                   cursor=lambda row: _connection.opaque("Sweep", row["id"]),
-                                   node=lambda row: sweep_node(context, row))
-    for edge in found["edges"]:
-        edge["cursor"] = _connection.edge_cursor(edge, info)
-    return found
+    return _connection.connection(rows, more=more, after=after,
+                                  cursor=lambda row: _connection.opaque("Sweep", row["id"]),
+                                  node=lambda row: sweep_node(context, row))
 
 
 def _run_sweep(run: sqlite3.Row, info: Any) -> dict[str, Any] | None:
@@ -248,16 +242,10 @@ def _commands(conn: sqlite3.Connection, sweep: sqlite3.Row, active: list[str]) -
 
 
 def _json_object(value: Any, what: str) -> dict[str, Any]:
-    if value in (None, ""):
+    """A JSONString object argument the SDK may also send empty or as null."""
+    if value in (None, "", "null"):
         return {}
-    try:
-        parsed = orjson.loads(value) if isinstance(value, str) else value
-    except orjson.JSONDecodeError:
-        raise BadInput(f"{what} is not valid JSON; send a JSON object encoded as a string") from None
-    if parsed is None:
-        return {}
-    if not isinstance(parsed, dict):
-        raise BadInput(f"{what} must be a JSON object")
+    parsed: dict[str, Any] = orjson.loads(json_object_text(value, what))
     return parsed
 
 

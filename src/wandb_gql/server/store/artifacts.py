@@ -17,9 +17,8 @@ from typing import Any, Iterable
 import orjson
 
 from ..._time import now
-from ..jsonutil import loads_lenient
 from . import blobs
-from ._common import BadInput
+from ._common import BadInput, json_object_text
 
 # Every artifact read carries its collection's and type's names: resolvers never look them up again.
 ARTIFACT_SELECT = ("SELECT a.*, c.name AS collection_name, c.project_id AS project_id, c.type_id AS type_id,"
@@ -155,7 +154,7 @@ def create(conn: sqlite3.Connection, collection: sqlite3.Row, fields: dict[str, 
     if pending is not None:
         return pending
     metadata = fields.get("metadata")
-    metadata_text = "{}" if metadata in (None, "") else _json_object(metadata, "metadata")
+    metadata_text = "{}" if metadata in (None, "") else json_object_text(metadata, "metadata")
     stamp = now()
     ttl = _ttl(fields.get("ttlDurationSeconds"))
     cur = conn.execute(
@@ -198,16 +197,6 @@ def alias_names(given: Iterable[dict[str, Any]], collection: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _json_object(value: Any, what: str) -> str:
-    try:
-        parsed = loads_lenient(value) if isinstance(value, str) else value
-    except ValueError:
-        raise BadInput(f"{what} is not valid JSON; send a JSON object encoded as a string") from None
-    if not isinstance(parsed, dict):
-        raise BadInput(f"{what} must be a JSON object")
-    return orjson.dumps(parsed).decode()
-
-
 def set_alias(conn: sqlite3.Connection, collection_id: int, alias: str, artifact_id: int) -> None:
     conn.execute("INSERT INTO artifact_aliases (collection_id, alias, artifact_id) VALUES (?, ?, ?)"
                  " ON CONFLICT (collection_id, alias) DO UPDATE SET artifact_id = excluded.artifact_id",
@@ -240,7 +229,7 @@ def update(conn: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any]) -
     if fields.get("description") is not None:
         sets["description"] = fields["description"]
     if fields.get("metadata") is not None:
-        sets["metadata"] = _json_object(fields["metadata"], "metadata")
+        sets["metadata"] = json_object_text(fields["metadata"], "metadata")
     ttl = _ttl(fields.get("ttlDurationSeconds"))
     if ttl is not None:
         sets["ttl_seconds"] = ttl
