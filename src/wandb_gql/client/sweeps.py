@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Mapping
 
-from ..errors import NotFoundError
 from ._paging import paginate
 from .projects import ProjectsMixin
 
@@ -39,7 +38,6 @@ class Sweep:
     @property
     def path(self) -> str:
         return f"{self.entity}/{self.project}/{self.id}"
-
 
 
 def read_config(text: str | None) -> dict[str, Any]:
@@ -78,13 +76,13 @@ class SweepsMixin(ProjectsMixin):
         entity, project = await self.project_path(path)
 
         async def fetch(after: str | None, first: int) -> Mapping[str, Any]:
-            return await self._execute("ProjectSweeps", {"entity": entity, "project": project,
+            data = await self._execute("ProjectSweeps", {"entity": entity, "project": project,
                                                          "first": first, "after": after})
+            if data.get("project") is None:
+                raise await self._missing_project(entity, project)
+            return data
 
         def connection(data: Mapping[str, Any]) -> Mapping[str, Any]:
-            if data.get("project") is None:
-                raise NotFoundError(f"project {entity}/{project} not found", status=200,
-                                    hint="check the entity and project names (wbgql projects list ENTITY)")
             found: Mapping[str, Any] = data["project"]["sweeps"]
             return found
 
@@ -109,4 +107,3 @@ class SweepsMixin(ProjectsMixin):
             "entity": sweep.entity, "project": sweep.project, "order": order, "filters": json.dumps(filters)})
         edges = (data.get("project") or {}).get("runs", {}).get("edges") or []
         return edges[0]["node"]["name"] if edges else None
-
