@@ -235,8 +235,7 @@ def upsert(conn: sqlite3.Connection, fields: dict[str, Any], viewer: Viewer) -> 
 def rewind(conn: sqlite3.Connection, run: sqlite3.Row, step: float) -> sqlite3.Row:
     """W&B's rewindRun (wandb.init(resume_from="id?_step=N")): the history after `step` goes,
     and the summary becomes the last row kept, so the run continues from there."""
-    kept = [orjson.loads(text) for (text,) in conn.execute(
-        "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (run["id"], step))]
+    kept = _rows_through(conn, run["id"], step)
     # Rebuilt from the rows kept, so the line count, historyKeys and the columns agree.
     conn.execute("DELETE FROM history WHERE run_id = ?", (run["id"],))
     conn.execute("DELETE FROM history_columns WHERE run_id = ?", (run["id"],))
@@ -245,6 +244,12 @@ def rewind(conn: sqlite3.Connection, run: sqlite3.Row, step: float) -> sqlite3.R
     if kept:
         history.append_history(conn, by_id(conn, run["id"]) or run, 0, kept)
     return by_id(conn, run["id"]) or run
+
+
+def _rows_through(conn: sqlite3.Connection, run_id: int, step: float) -> list[dict[str, Any]]:
+    """The run's history rows with an int step up to `step`, in line order."""
+    return [orjson.loads(text) for (text,) in conn.execute(
+        "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (run_id, step))]
 
 
 def _fork_parent(conn: sqlite3.Connection, project_id: int, config: Any) -> tuple[sqlite3.Row, float] | None:
@@ -270,8 +275,7 @@ def _fork_parent(conn: sqlite3.Connection, project_id: int, config: Any) -> tupl
 def _fork(conn: sqlite3.Connection, child: sqlite3.Row, parent: sqlite3.Row, step: float) -> None:
     """As W&B documents fork_from: the new run starts with the parent's history up to `step`
     and the parent's summary."""
-    rows = [orjson.loads(text) for (text,) in conn.execute(
-        "SELECT row FROM history WHERE run_id = ? AND step <= ? ORDER BY line", (parent["id"], step))]
+    rows = _rows_through(conn, parent["id"], step)
     if rows:
         history.append_history(conn, child, 0, rows)
     conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (parent["summary"], child["id"]))
@@ -370,15 +374,13 @@ def heartbeat(conn: sqlite3.Connection, run_id: int, state: str) -> None:
 
 # What a live run becomes when its heartbeats stop, as on W&B.
 STALE = {"running": "crashed", "preempting": "preempted"}
-
-
 _STALE_WHERE = ("state IN ('running', 'preempting') AND deleted_at IS NULL AND heartbeat_at IS NOT NULL"
                 " AND heartbeat_at < ?")
 
 
 def any_stale(conn: sqlite3.Connection, cutoff: str) -> bool:
-    """A read first, so the sweep takes the write lock only when it has something to change
-    (the scan takes ~150 ms over a million runs)."""
+    """A read first (on db.py's runs_heartbeat index), so the sweep takes the write lock only
+    when it has something to change."""
     return conn.execute(f"SELECT EXISTS (SELECT 1 FROM runs WHERE {_STALE_WHERE})", (cutoff,)).fetchone()[0] == 1
 
 
