@@ -5,38 +5,44 @@ refused by name, not turned into a blank run."""
 from __future__ import annotations
 
 
-def test_fork_copies_history_up_to_the_step(wb, server, project_name) -> None:
-    parent = wb.init(project=project_name)
+def _six_steps(wb, project_name):
+    """A finished run with loss 1, 1/2, ... 1/6 at steps 0..5."""
+    run = wb.init(project=project_name)
     for i in range(6):
-        parent.log({"loss": 1.0 / (i + 1)})
-    parent.finish()
+        run.log({"loss": 1.0 / (i + 1)})
+    run.finish()
+    return run
+
+
+def _read_back(wb, server, path):
+    """The run through wandb.Api, and its (_step, loss) rows."""
+    run = wb.Api(overrides={"base_url": server.base_url}).run(path)
+    return run, list(run.scan_history(keys=["_step", "loss"]))
+
+
+def test_fork_copies_history_up_to_the_step(wb, server, project_name) -> None:
+    parent = _six_steps(wb, project_name)
 
     child = wb.init(project=project_name, fork_from=f"{parent.id}?_step=3")
     child.log({"loss": 0.01})
     child.finish()
 
-    api = wb.Api(overrides={"base_url": server.base_url})
-    forked = api.run(f"{parent.entity}/{project_name}/{child.id}")
-    rows = list(forked.scan_history(keys=["_step", "loss"]))
+    forked, rows = _read_back(wb, server, f"{parent.entity}/{project_name}/{child.id}")
     assert [r["_step"] for r in rows] == [0, 1, 2, 3, 4]
     assert [r["loss"] for r in rows] == [1.0, 0.5, 1 / 3, 0.25, 0.01]
     assert forked.summary["loss"] == 0.01
-    assert api.run(f"{parent.entity}/{project_name}/{parent.id}").lastHistoryStep == 5  # parent untouched
+    untouched, _ = _read_back(wb, server, f"{parent.entity}/{project_name}/{parent.id}")
+    assert untouched.lastHistoryStep == 5  # parent untouched
 
 
 def test_resume_from_rewinds_the_run(wb, server, project_name) -> None:
-    first = wb.init(project=project_name)
-    for i in range(6):
-        first.log({"loss": 1.0 / (i + 1)})
-    first.finish()
+    first = _six_steps(wb, project_name)
 
     again = wb.init(project=project_name, resume_from=f"{first.id}?_step=2")
     again.log({"loss": 0.02})
     again.finish()
 
-    api = wb.Api(overrides={"base_url": server.base_url})
-    rewound = api.run(f"{first.entity}/{project_name}/{first.id}")
-    rows = list(rewound.scan_history(keys=["_step", "loss"]))
+    rewound, rows = _read_back(wb, server, f"{first.entity}/{project_name}/{first.id}")
     assert [r["_step"] for r in rows] == [0, 1, 2, 3]
     assert [r["loss"] for r in rows] == [1.0, 0.5, 1 / 3, 0.02]
     assert rewound.summary["loss"] == 0.02

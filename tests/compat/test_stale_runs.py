@@ -76,10 +76,15 @@ def _kill(child: subprocess.Popen[str]) -> None:
     child.wait(10)
 
 
-def test_sigkilled_run_turns_crashed(wb, server) -> None:
+def _new_run(wb, server) -> tuple[str, str, str]:
+    """A fresh project and run id, and the run's path in the viewer's entity."""
     project, run_id = f"stale-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
     entity = wb.Api(overrides={"base_url": server.base_url}).default_entity
-    path = f"{entity}/{project}/{run_id}"
+    return project, run_id, f"{entity}/{project}/{run_id}"
+
+
+def test_sigkilled_run_turns_crashed(wb, server) -> None:
+    project, run_id, path = _new_run(wb, server)
     child = _start(project, run_id, preempt=False)
     try:
         assert _state(wb, path) in ("running", "crashed")
@@ -89,9 +94,7 @@ def test_sigkilled_run_turns_crashed(wb, server) -> None:
 
 
 def test_preempting_run_turns_preempted(wb, server) -> None:
-    project, run_id = f"stale-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
-    entity = wb.Api(overrides={"base_url": server.base_url}).default_entity
-    path = f"{entity}/{project}/{run_id}"
+    project, run_id, path = _new_run(wb, server)
     child = _start(project, run_id, preempt=True)
     try:
         # The preempting flag arrives with the next file_stream request.
