@@ -28,7 +28,7 @@ __all__ = ["Context", "executable_schema"]
 # Edge types whose edges _connection.connection() builds.
 _EDGES = ("ProjectEdge", "RunEdge", "FileEdge", "ArtifactEdge", "InputArtifactEdge", "VersionedArtifactEdge",
           "ArtifactTypeEdge", "ArtifactCollectionEdge", "ArtifactCollectionMembershipEdge", "ArtifactAliasEdge",
-          "TagEdge", "SweepEdge", "AgentEdge")
+          "TagEdge", "SweepEdge", "AgentEdge", "UserEdge")
 
 
 def executable_schema() -> GraphQLSchema:

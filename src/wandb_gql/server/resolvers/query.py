@@ -45,11 +45,9 @@ def users(_root: Any, info: Any, query: str | None = None, usernames: list[str] 
     among = None if context.viewer.admin else context.entities
     rows, more = user_store.search(context.store.conn, query, usernames, among, page_size(first),
                                    _connection.from_opaque("User", after))
-    cursors = [_connection.opaque("User", row["id"]) for row in rows]
-    return {"edges": [{"cursor": c, "node": user_from_row(context.store, row, among)} for c, row in zip(cursors, rows)],
-            "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
-                         "startCursor": cursors[0] if cursors else None,
-                         "endCursor": cursors[-1] if cursors else None}}
+    return _connection.connection(rows, more=more, after=after,
+                                  cursor=lambda row: _connection.opaque("User", row["id"]),
+                                  node=lambda row: user_from_row(context.store, row, among))
 
 
 def user(_root: Any, info: Any, id: str | None = None, userName: str | None = None) -> dict[str, Any] | None:

@@ -274,7 +274,7 @@ class Store:
 
     # -- files ---------------------------------------------------------------------------
     def file_count(self, run_id: int) -> int:
-        return files.count(self.conn, run_id)
+        return files.count_matching(self.conn, run_id, None, None)
 
     def files(self, run_id: int, names: list[str] | None, pattern: str | None, first: int,
               after_id: int) -> tuple[list[sqlite3.Row], bool]:

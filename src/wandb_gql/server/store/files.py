@@ -10,10 +10,6 @@ from typing import Any, Iterable
 from ..._time import now
 
 
-def count(conn: sqlite3.Connection, run_id: int) -> int:
-    return int(conn.execute("SELECT count(*) FROM files WHERE run_id = ?", (run_id,)).fetchone()[0])
-
-
 def _matching(names: list[str] | None, pattern: str | None) -> tuple[str, list[Any]]:
     sql, params = "", []
     if names:
