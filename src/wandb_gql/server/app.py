@@ -209,7 +209,6 @@ class Server:
             log.info("deleted %d artifact version(s) past their TTL, %d bytes freed", expired, freed)
         return purged
 
-
     def sweep_stale(self) -> int:
         """Live runs silent for stale_after turn crashed (or preempted)."""
         cutoff = ago(self.stale_after)
@@ -525,41 +524,39 @@ async def faults_middleware(request: web.Request, handler: Any) -> web.StreamRes
     return _error(message, status, headers)
 
 
-async def _purge_loop(app: web.Application) -> AsyncIterator[None]:
-    server: Server = app[SERVER]
-    interval = min(3600.0, max(1.0, server.retention.total_seconds() / 10))
+def _every(what: str, interval: Callable[[Server], float], job: Callable[[Server], Callable[[], Any]], *,
+           at_start: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running `job(server)` on the pool every `interval(server)` seconds
+    (first at start, or after one interval) for the app's life. A busy database skips a round:
+    the next one does it."""
 
-    async def loop() -> None:
-        while True:
-            try:
-                await server.run(server.purge)
-            except Exception as e:
-                if not is_busy(e):  # busy: the next round purges it
-                    log.exception("purge failed")
-            await asyncio.sleep(interval)
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        server: Server = app[SERVER]
+        period = interval(server)
 
-    task = asyncio.get_running_loop().create_task(loop())
-    yield
-    task.cancel()
+        async def loop() -> None:
+            if not at_start:
+                await asyncio.sleep(period)
+            while True:
+                try:
+                    await server.run(job(server))
+                except Exception as e:
+                    if not is_busy(e):
+                        log.exception("%s failed", what)
+                await asyncio.sleep(period)
+
+        task = asyncio.get_running_loop().create_task(loop())
+        yield
+        task.cancel()
+
+    return context
 
 
-async def _stale_loop(app: web.Application) -> AsyncIterator[None]:
-    server: Server = app[SERVER]
-    # A tenth of the period: a run turns crashed at most 10% late; a minute at most, 1 s at least.
-    interval = min(60.0, max(1.0, server.stale_after.total_seconds() / 10))
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await server.run(server.sweep_stale)
-            except Exception as e:
-                if not is_busy(e):  # busy: the next round sweeps it
-                    log.exception("stale-run sweep failed")
-
-    task = asyncio.get_running_loop().create_task(loop())
-    yield
-    task.cancel()
+_purge_loop = _every("purge", lambda s: min(3600.0, max(1.0, s.retention.total_seconds() / 10)),
+                     lambda s: s.purge, at_start=True)
+# A tenth of the period: a run turns crashed at most 10% late; a minute at most, 1 s at least.
+_stale_loop = _every("stale-run sweep", lambda s: min(60.0, max(1.0, s.stale_after.total_seconds() / 10)),
+                     lambda s: s.sweep_stale, at_start=False)
 
 
 def create_app(server: Server) -> web.Application:
